@@ -1,0 +1,27 @@
+"""The one place that knows about the difference between backends."""
+
+import numpy as np
+from keras import ops
+
+
+def concrete_numpy(tensor):
+    """Returns the tensor's values as a NumPy array, or None while tracing.
+
+    Eager tensors on every backend convert; symbolic ones (a `tf.function`
+    graph, a JAX tracer, torch meta tensors during shape inference) raise,
+    and then there are no values to check.
+    """
+    try:
+        return np.asarray(ops.convert_to_numpy(tensor))
+    except Exception:  # Each backend raises its own tracing error type.
+        return None
+
+
+def keras_mask(tensor):
+    """The implicit Keras mask of a tensor (e.g. from `mask_zero=True`).
+
+    Keras exposes no public getter; keras-hub reads it the same way.
+    """
+    from keras.src.backend import get_keras_mask
+
+    return get_keras_mask(tensor)

@@ -1,0 +1,5 @@
+"""Linformer layers: the sequence projection, attention and Transformer blocks."""
+
+from keras_linformer.layers.linformer_attention import LinformerAttention
+from keras_linformer.layers.linformer_encoder_block import LinformerEncoderBlock
+from keras_linformer.layers.sequence_projection import SequenceProjection

@@ -1,0 +1,65 @@
+"""Mask helpers shared by the Linformer layers."""
+
+from keras import ops
+
+from keras_linformer.backend_utils import concrete_numpy
+
+
+def large_negative(dtype):
+    """A logit offset that zeroes a softmax weight without overflowing."""
+    return -3e4 if str(dtype).endswith("float16") else -1e9
+
+
+def slot_bias(slot_mask, dtype):
+    """Turns a boolean `(batch, k)` slot mask into an additive logit bias.
+
+    The bias has shape `(batch, 1, 1, k)` to broadcast over heads and
+    queries. A large finite negative, not -inf, keeps rows with no valid slot
+    finite (they become a uniform average) on every backend.
+    """
+    bias = ops.where(
+        slot_mask,
+        ops.zeros((), dtype=dtype),
+        ops.full((), large_negative(dtype), dtype=dtype),
+    )
+    return ops.expand_dims(ops.expand_dims(bias, 1), 1)
+
+
+def combine_masks(*masks):
+    """Logical AND of the masks that are not None; None if all are None."""
+    combined = None
+    for mask in masks:
+        if mask is None:
+            continue
+        mask = ops.cast(mask, "bool")
+        combined = mask if combined is None else ops.logical_and(combined, mask)
+    return combined
+
+
+def key_mask_from_attention_mask(attention_mask):
+    """Folds a `(batch, T, S)` attention mask into a `(batch, S)` key mask.
+
+    A compressed key slot mixes every source position, so a mask that treats
+    queries differently cannot be applied after compression. The mask folds
+    exactly when every query row that admits any key admits the same keys;
+    rows that admit none belong to masked queries and impose nothing. The
+    check needs the mask's values, so it runs wherever they are concrete
+    (eager calls on every backend) and is skipped while a graph is traced.
+    """
+    attention_mask = ops.cast(attention_mask, "bool")
+    key_mask = ops.any(attention_mask, axis=1)
+    values = concrete_numpy(attention_mask)
+    if values is not None:
+        rows_in_use = values.any(axis=2, keepdims=True)
+        folded = values.any(axis=1, keepdims=True)
+        if ((values != folded) & rows_in_use).any():
+            raise ValueError(
+                "LinformerAttention received an `attention_mask` whose rows "
+                "differ between queries. Linformer compresses the key/value "
+                "sequence, so it can only apply masks that are the same for "
+                "every query (padding masks). Pass a padding mask "
+                "(`value_mask`/`key_mask`, a Keras mask, or an attention mask "
+                "whose rows are equal), or use `causal=True` for causal "
+                "attention."
+            )
+    return key_mask

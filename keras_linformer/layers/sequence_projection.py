@@ -1,0 +1,274 @@
+"""The Linformer sequence projection: compresses the sequence axis n -> k."""
+
+import math
+
+import keras
+from keras import ops
+
+PROJECTION_KINDS = ("linear", "mean_pool", "max_pool", "conv")
+PARAMETER_FREE_KINDS = ("mean_pool", "max_pool")
+
+
+@keras.saving.register_keras_serializable(package="keras_linformer")
+class SequenceProjection(keras.layers.Layer):
+    """Compresses the sequence axis of a `(batch, length, channels)` tensor.
+
+    This is the `E`/`F` projection of Linformer: it maps a sequence of up to
+    `sequence_length` (n) positions to `projected_length` (k) slots, so that
+    attention over the slots costs O(n k) rather than O(n^2). Padded positions
+    (where `mask` is False) have no influence on the result: they are zeroed
+    before a linear or convolutional projection and left out of pooling.
+
+    Sequences shorter than `sequence_length` are projected with the first
+    rows of the learned matrix (the `"linear"` kind) or the same fixed pooling
+    windows (the other kinds), so appending padding never changes the result.
+
+    Args:
+        sequence_length: int. The largest sequence length n the projection
+            covers.
+        projected_length: int. The number of slots k, `1 <= k <= n`.
+        kind: string. How n becomes k: `"linear"` (a learned n x k matrix,
+            the paper's default), `"mean_pool"` or `"max_pool"` (windows of
+            `ceil(n / k)` positions, no parameters), or `"conv"` (a learned
+            depthwise convolution whose kernel size equals its stride,
+            `ceil(n / k)`). Defaults to `"linear"`.
+        num_heads: int or `None`. If set, the projection holds one set of
+            parameters per attention head and its output gains a heads axis:
+            `(batch, k, num_heads, channels)`. Only the learned kinds have
+            parameters to give each head. Defaults to `None` (one projection
+            shared by all heads).
+        kernel_initializer: initializer for the learned projection. Defaults
+            to `"glorot_uniform"`, which keeps the variance of a sum over n
+            positions close to that of one position.
+        kernel_regularizer: optional regularizer for the learned projection.
+        kernel_constraint: optional constraint for the learned projection.
+        **kwargs: other keyword arguments passed to `keras.layers.Layer`,
+            including `name`, `trainable`, `dtype` etc.
+
+    Call arguments:
+        inputs: a `(batch, length, channels)` tensor with
+            `length <= sequence_length`.
+        mask: optional boolean `(batch, length)` tensor, True at real
+            positions.
+
+    Returns:
+        A tuple `(projected, slot_mask)`. `projected` has shape
+        `(batch, k, channels)`, or `(batch, k, num_heads, channels)` for a
+        per-head projection. `slot_mask` is a boolean `(batch, k)` tensor that
+        is False for slots whose window holds no real position, or `None` for
+        the `"linear"` kind, whose every slot sees the whole sequence.
+
+    Example:
+
+    ```python
+    projection = keras_linformer.layers.SequenceProjection(
+        sequence_length=1024, projected_length=64
+    )
+    x = np.random.normal(size=(2, 1000, 32)).astype("float32")
+    projected, slot_mask = projection(x)  # projected: (2, 64, 32)
+    ```
+
+    References:
+     - [Wang et al., 2020](https://arxiv.org/abs/2006.04768)
+    """
+
+    def __init__(
+        self,
+        sequence_length,
+        projected_length,
+        kind="linear",
+        num_heads=None,
+        kernel_initializer="glorot_uniform",
+        kernel_regularizer=None,
+        kernel_constraint=None,
+        **kwargs,
+    ):
+        validate_lengths(sequence_length, projected_length)
+        if kind not in PROJECTION_KINDS:
+            raise ValueError(
+                f"`kind` must be one of {PROJECTION_KINDS}. Received: "
+                f"kind={kind!r}"
+            )
+        if num_heads is not None:
+            if not isinstance(num_heads, int) or num_heads < 1:
+                raise ValueError(
+                    "`num_heads` must be a positive integer or `None`. "
+                    f"Received: num_heads={num_heads}"
+                )
+            if kind in PARAMETER_FREE_KINDS:
+                raise ValueError(
+                    f"A {kind!r} projection has no parameters to give each "
+                    "head; use `num_heads=None`. Received: "
+                    f"num_heads={num_heads}"
+                )
+        super().__init__(**kwargs)
+        self.sequence_length = sequence_length
+        self.projected_length = projected_length
+        self.kind = kind
+        self.num_heads = num_heads
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
+        self.kernel_constraint = keras.constraints.get(kernel_constraint)
+        self.supports_masking = True
+        # Pooling windows tile ceil(n / k) * k >= n positions; the last
+        # windows may lie partly or wholly beyond n and are then masked.
+        self.window = math.ceil(sequence_length / projected_length)
+
+    @property
+    def per_head(self):
+        return self.num_heads is not None
+
+    def build(self, inputs_shape):
+        channels = inputs_shape[-1]
+        if len(inputs_shape) != 3 or channels is None:
+            raise ValueError(
+                "`SequenceProjection` expects inputs of shape (batch, length, "
+                f"channels) with a known channel size. Received: "
+                f"inputs_shape={inputs_shape}"
+            )
+        heads = (self.num_heads,) if self.per_head else ()
+        if self.kind == "linear":
+            # Stored (heads, n, k) so a slice of the first rows covers any
+            # shorter sequence.
+            shape = heads + (self.sequence_length, self.projected_length)
+        elif self.kind == "conv":
+            shape = (self.window,) + heads + (channels,)
+        else:
+            shape = None
+        if shape is not None:
+            self.kernel = self.add_weight(
+                name="kernel",
+                shape=shape,
+                initializer=self.kernel_initializer,
+                regularizer=self.kernel_regularizer,
+                constraint=self.kernel_constraint,
+            )
+        self.built = True
+
+    def call(self, inputs, mask=None):
+        check_length(ops.shape(inputs)[1], self.sequence_length, "inputs")
+        if mask is not None:
+            mask = ops.cast(mask, "bool")
+            inputs = ops.where(
+                ops.expand_dims(mask, -1), inputs, ops.zeros_like(inputs)
+            )
+        if self.kind == "linear":
+            return self._project_linear(inputs), None
+        return self._project_windows(inputs, mask)
+
+    def _project_linear(self, inputs):
+        length = ops.shape(inputs)[1]
+        kernel = ops.cast(self.kernel, inputs.dtype)
+        if self.per_head:
+            kernel = kernel[:, :length, :]
+            return ops.einsum("bsc,hsk->bkhc", inputs, kernel)
+        kernel = kernel[:length, :]
+        return ops.einsum("bsc,sk->bkc", inputs, kernel)
+
+    def _project_windows(self, inputs, mask):
+        """Pools or convolves fixed windows of `self.window` positions."""
+        length = ops.shape(inputs)[1]
+        channels = ops.shape(inputs)[2]
+        if mask is None:
+            mask = ops.ones(ops.shape(inputs)[:2], dtype="bool")
+        padding = self.window * self.projected_length - length
+        inputs = ops.pad(inputs, [[0, 0], [0, padding], [0, 0]])
+        mask = ops.pad(mask, [[0, 0], [0, padding]], constant_values=False)
+        windows = ops.reshape(
+            inputs, (-1, self.projected_length, self.window, channels)
+        )
+        window_mask = ops.reshape(
+            mask, (-1, self.projected_length, self.window)
+        )
+        counts = ops.sum(ops.cast(window_mask, inputs.dtype), axis=2)
+        slot_mask = counts > 0
+        if self.kind == "mean_pool":
+            projected = ops.sum(windows, axis=2) / ops.expand_dims(
+                ops.maximum(counts, 1), -1
+            )
+        elif self.kind == "max_pool":
+            lowest = ops.full_like(windows, float(-65000))
+            windows = ops.where(
+                ops.expand_dims(window_mask, -1), windows, lowest
+            )
+            projected = ops.where(
+                ops.expand_dims(slot_mask, -1),
+                ops.max(windows, axis=2),
+                ops.zeros((), dtype=inputs.dtype),
+            )
+        else:
+            kernel = ops.cast(self.kernel, inputs.dtype)
+            if self.per_head:
+                projected = ops.einsum("bkrc,rhc->bkhc", windows, kernel)
+            else:
+                projected = ops.einsum("bkrc,rc->bkc", windows, kernel)
+        return projected, slot_mask
+
+    def compute_mask(self, inputs, mask=None):
+        # The slot mask is returned explicitly; the sequence axis is gone.
+        return None
+
+    def compute_output_spec(self, inputs, mask=None):
+        batch, _, channels = inputs.shape
+        heads = (self.num_heads,) if self.per_head else ()
+        projected = keras.KerasTensor(
+            (batch, self.projected_length) + heads + (channels,),
+            dtype=self.compute_dtype,
+        )
+        if self.kind == "linear":
+            return projected, None
+        return projected, keras.KerasTensor(
+            (batch, self.projected_length), dtype="bool"
+        )
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "sequence_length": self.sequence_length,
+                "projected_length": self.projected_length,
+                "kind": self.kind,
+                "num_heads": self.num_heads,
+                "kernel_initializer": keras.initializers.serialize(
+                    self.kernel_initializer
+                ),
+                "kernel_regularizer": keras.regularizers.serialize(
+                    self.kernel_regularizer
+                ),
+                "kernel_constraint": keras.constraints.serialize(
+                    self.kernel_constraint
+                ),
+            }
+        )
+        return config
+
+
+def validate_lengths(sequence_length, projected_length):
+    """Raises a ValueError unless `1 <= projected_length <= sequence_length`."""
+    for name, value in (
+        ("sequence_length", sequence_length),
+        ("projected_length", projected_length),
+    ):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(
+                f"`{name}` must be a positive integer. Received: "
+                f"{name}={value!r}"
+            )
+    if projected_length > sequence_length:
+        raise ValueError(
+            "`projected_length` (k) must not exceed `sequence_length` (n): "
+            "the projection compresses n positions into k slots. Received: "
+            f"projected_length={projected_length}, "
+            f"sequence_length={sequence_length}"
+        )
+
+
+def check_length(length, sequence_length, name):
+    """Raises a ValueError when a statically known length exceeds n."""
+    if isinstance(length, int) and length > sequence_length:
+        raise ValueError(
+            f"The sequence length of `{name}` ({length}) exceeds the "
+            f"`sequence_length` ({sequence_length}) that the Linformer "
+            "projection covers. Build the layer with a larger "
+            "`sequence_length`, or truncate the input."
+        )
