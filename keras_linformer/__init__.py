@@ -2,7 +2,17 @@
 
 from keras_linformer import layers
 from keras_linformer.layers import LinformerAttention
+from keras_linformer.layers import LinformerDecoderBlock
 from keras_linformer.layers import LinformerEncoderBlock
 from keras_linformer.layers import SequenceProjection
+from keras_linformer import models
+from keras_linformer.models import LinformerBackbone
+from keras_linformer.models import LinformerByteTokenizer
+from keras_linformer.models import LinformerCausalBackbone
+from keras_linformer.models import LinformerCausalLM
+from keras_linformer.models import LinformerCausalLMPreprocessor
+from keras_linformer.models import LinformerTextClassifier
+from keras_linformer.models import LinformerTextClassifierPreprocessor
+from keras_linformer.models import LinformerTokenizer
 
 __version__ = "0.1.0"

@@ -5,6 +5,14 @@ import math
 import keras
 from keras import ops
 
+from keras_linformer.layers.causal_linformer_attention import causal_attention
+from keras_linformer.layers.causal_linformer_attention import (
+    causal_decode_step,
+)
+from keras_linformer.layers.causal_linformer_attention import (
+    check_causal_projection,
+)
+from keras_linformer.layers.causal_linformer_attention import check_chunk_size
 from keras_linformer.layers.masking import combine_masks
 from keras_linformer.layers.masking import key_mask_from_attention_mask
 from keras_linformer.layers.masking import slot_bias
@@ -83,6 +91,14 @@ class LinformerAttention(keras.layers.Layer):
         kernel_constraint: constraint for the dense kernels.
         bias_constraint: constraint for the dense biases.
         seed: optional int seed for the dropout layer.
+        causal: bool. If True, self-attention is causal: a query sees the
+            exact keys of its own chunk up to itself and k summaries of the
+            chunks before it (see `causal_linformer_attention`), never a
+            later position. Needs a `"linear"` or `"mean_pool"` projection.
+            Defaults to `False`.
+        chunk_size: int. The chunk length C of causal attention,
+            `1 <= C <= sequence_length`; the decoding state holds k + C slots.
+            Defaults to `projected_length`.
         **kwargs: other keyword arguments passed to `keras.layers.Layer`,
             including `name`, `trainable`, `dtype` etc.
 
@@ -96,7 +112,16 @@ class LinformerAttention(keras.layers.Layer):
             for every query (see above).
         training: Python boolean, whether dropout is active.
         return_attention_scores: bool. If True, also return the attention
-            weights over the k slots, shape `(batch, num_heads, T, k)`.
+            weights over the k slots, shape `(batch, num_heads, T, k)`;
+            causal attention gives `(batch, num_heads, T, k + C)` (the k
+            summaries, then the C positions of the query's chunk).
+        use_causal_mask: bool. If True, run causal attention (as if built
+            with `causal=True`) for this call.
+        cache: optional `(batch, 2, k + C, num_heads, key_dim)` decoding
+            state of causal self-attention (zeros before the first token).
+            With a cache, `query` and `value` hold the one token at position
+            `cache_update_index`, and the call returns `(output, cache)`.
+        cache_update_index: int or int tensor, the position of that token.
 
     Example:
 
@@ -133,6 +158,8 @@ class LinformerAttention(keras.layers.Layer):
         kernel_constraint=None,
         bias_constraint=None,
         seed=None,
+        causal=False,
+        chunk_size=None,
         **kwargs,
     ):
         _check_positive_int("num_heads", num_heads)
@@ -184,6 +211,18 @@ class LinformerAttention(keras.layers.Layer):
                 "`projection` to several layers). Received: "
                 f"parameter_sharing={parameter_sharing!r}"
             )
+        if not isinstance(causal, bool):
+            raise ValueError(
+                f"`causal` must be a bool. Received: causal={causal!r}"
+            )
+        if chunk_size is not None:
+            check_chunk_size(chunk_size, sequence_length)
+        if causal:
+            check_causal_projection(
+                projection.kind
+                if isinstance(projection, SequenceProjection)
+                else projection
+            )
         if isinstance(output_shape, int):
             output_shape = (output_shape,)
         if output_shape is not None:
@@ -218,6 +257,8 @@ class LinformerAttention(keras.layers.Layer):
         self._kernel_constraint = keras.constraints.get(kernel_constraint)
         self._bias_constraint = keras.constraints.get(bias_constraint)
         self.seed = seed
+        self._causal = causal
+        self._chunk_size = chunk_size
 
     @property
     def num_heads(self):
@@ -242,6 +283,15 @@ class LinformerAttention(keras.layers.Layer):
     @property
     def dropout(self):
         return self._dropout
+
+    @property
+    def causal(self):
+        return self._causal
+
+    @property
+    def chunk_size(self):
+        """The chunk length C of causal attention."""
+        return self._chunk_size or self._projected_length
 
     @property
     def use_bias(self):
@@ -395,12 +445,20 @@ class LinformerAttention(keras.layers.Layer):
         training=None,
         return_attention_scores=False,
         use_causal_mask=False,
+        cache=None,
+        cache_update_index=None,
     ):
-        if use_causal_mask:
-            raise ValueError(
-                "LinformerAttention cannot apply `use_causal_mask=True`: "
-                "projecting the whole sequence mixes future positions into "
-                "every slot, and no mask on the compressed scores undoes that."
+        if self._causal or use_causal_mask or cache is not None:
+            return self._call_causal(
+                query,
+                value,
+                key,
+                padding_mask=combine_masks(value_mask, key_mask),
+                attention_mask=attention_mask,
+                training=training,
+                return_attention_scores=return_attention_scores,
+                cache=cache,
+                cache_update_index=cache_update_index,
             )
         self_attention = key is None or key is value
         key = value if key is None else key
@@ -438,6 +496,75 @@ class LinformerAttention(keras.layers.Layer):
         if return_attention_scores:
             return output, scores
         return output
+
+    def _call_causal(
+        self,
+        query,
+        value,
+        key,
+        padding_mask,
+        attention_mask,
+        training,
+        return_attention_scores,
+        cache,
+        cache_update_index,
+    ):
+        """Causal self-attention; see `causal_linformer_attention`."""
+        check_causal_projection(self._key_projection.kind)
+        key = value if key is None else key
+        if attention_mask is not None:
+            padding_mask = combine_masks(
+                padding_mask, key_mask_from_attention_mask(attention_mask)
+            )
+        query_heads = self._query_dense(query)
+        key_heads = self._key_dense(key)
+        value_heads = self._value_dense(value)
+        if cache is None:
+            if query.shape[1] is not None and value.shape[1] is not None:
+                if query.shape[1] != value.shape[1]:
+                    raise ValueError(
+                        "Causal attention is self-attention: `query` and "
+                        "`value` must cover the same positions. Received: "
+                        f"query_shape={tuple(query.shape)}, "
+                        f"value_shape={tuple(value.shape)}"
+                    )
+            output, scores = causal_attention(
+                query_heads,
+                key_heads,
+                value_heads,
+                self._key_projection,
+                self._value_projection,
+                self.chunk_size,
+                padding_mask=padding_mask,
+                dropout_layer=self._dropout_layer,
+                training=training,
+            )
+            output = self._output_dense(output)
+            return (output, scores) if return_attention_scores else output
+        if cache_update_index is None or query.shape[1] != 1:
+            raise ValueError(
+                "A cached call decodes one token: pass `query` and `value` "
+                "of length 1 and its position as `cache_update_index`. "
+                f"Received: query_shape={tuple(query.shape)}, "
+                f"cache_update_index={cache_update_index}"
+            )
+        if self._value_dim != self._key_dim:
+            raise ValueError(
+                "The decoding cache stacks keys and values, so it needs "
+                f"value_dim == key_dim. Received: key_dim={self._key_dim}, "
+                f"value_dim={self._value_dim}"
+            )
+        output, cache = causal_decode_step(
+            query_heads,
+            key_heads,
+            value_heads,
+            cache,
+            cache_update_index,
+            self._key_projection,
+            self._value_projection,
+            self.chunk_size,
+        )
+        return self._output_dense(output), cache
 
     def _split_heads(self, compressed, dense):
         """`(E X) W + b`: the compressed sequence projected into heads."""
@@ -496,29 +623,30 @@ class LinformerAttention(keras.layers.Layer):
         training=None,
         return_attention_scores=False,
         use_causal_mask=False,
+        cache=None,
+        cache_update_index=None,
     ):
         output = keras.KerasTensor(
             self.compute_output_shape(query.shape, value.shape),
             dtype=self.compute_dtype,
         )
+        if cache is not None:
+            return output, keras.KerasTensor(
+                cache.shape, dtype=self.compute_dtype
+            )
         if not return_attention_scores:
             return output
+        slots = self._projected_length
+        if self._causal or use_causal_mask:
+            slots += self.chunk_size
         scores = keras.KerasTensor(
-            (
-                query.shape[0],
-                self._num_heads,
-                query.shape[1],
-                self._projected_length,
-            ),
+            (query.shape[0], self._num_heads, query.shape[1], slots),
             dtype=self.compute_dtype,
         )
         return output, scores
 
     def get_config(self):
         config = super().get_config()
-        projection = self._projection
-        if isinstance(projection, SequenceProjection):
-            projection = keras.saving.serialize_keras_object(projection)
         config.update(
             {
                 "num_heads": self._num_heads,
@@ -529,7 +657,10 @@ class LinformerAttention(keras.layers.Layer):
                 "dropout": self._dropout,
                 "use_bias": self._use_bias,
                 "output_shape": self._output_shape,
-                "projection": projection,
+                # A shared `SequenceProjection` stays an object: Keras
+                # serializes it in its object-sharing scope, so layers
+                # sharing it save and load one copy.
+                "projection": self._projection,
                 "parameter_sharing": self._parameter_sharing,
                 "kernel_initializer": keras.initializers.serialize(
                     self._kernel_initializer
@@ -556,6 +687,8 @@ class LinformerAttention(keras.layers.Layer):
                     self._bias_constraint
                 ),
                 "seed": self.seed,
+                "causal": self._causal,
+                "chunk_size": self._chunk_size,
             }
         )
         return config

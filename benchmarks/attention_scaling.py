@@ -1,0 +1,679 @@
+"""Time and peak memory of LinformerAttention against MultiHeadAttention.
+
+Measures forward and forward+backward time and peak memory of
+`keras_linformer.layers.LinformerAttention` (one run per projected length k)
+and `keras.layers.MultiHeadAttention`, batch 1, 8 heads of 64 (model dim
+512), self-attention over n positions, on the backend chosen with
+`KERAS_BACKEND`. On the torch backend the PyPI `linformer` package's
+`LinformerSelfAttention` runs as a peer. Each (layer, n) point runs in its own
+subprocess so that its peak memory is its own.
+
+Timing uses each backend's compiled path: TensorFlow `tf.function(
+jit_compile=True)` of the model call (gradients with `tf.GradientTape`), JAX
+`jax.jit` of `stateless_call` (gradients with `jax.grad`), PyTorch eager
+(gradients with `torch.autograd.grad`). After a warm-up call (which
+compiles), the median of several repeats is reported. The backward pass takes
+the gradient of `sum(outputs)` with respect to the input and every trainable
+weight.
+
+Peak memory is the highest resident set size during the timed calls minus
+the resident set size after imports, model build and inputs, before the
+warm-up; resetting the kernel's peak-RSS counter (VmHWM) after the warm-up
+leaves the transient memory of compilation out. Forward and forward+backward
+of each (layer, n) point run in separate subprocesses so that neither reuses
+memory the other has cached, and glibc returns large freed blocks to the
+system at once.
+
+For each Linformer point the script also prints the fraction of this
+machine's float32 matmul rate (one large matmul, same backend, same run) that
+the layer reaches for its FLOP count.
+
+Usage:
+
+```
+KERAS_BACKEND=tensorflow python benchmarks/attention_scaling.py
+KERAS_BACKEND=jax python benchmarks/attention_scaling.py --sizes 1024 4096
+KERAS_BACKEND=torch python benchmarks/attention_scaling.py --quick
+```
+
+Results go to `benchmarks/results/<backend>/` (or `--out`): a markdown table
+(`attention_scaling.md`), `attention_scaling.json` and `attention_scaling.png`.
+A run with the default sizes and projected lengths also copies the JSON and
+PNG to `benchmarks/attention_scaling_<backend>.{json,png}` for the README.
+"""
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+
+BATCH = 1
+NUM_HEADS = 8
+HEAD_DIM = 64
+MODEL_DIM = NUM_HEADS * HEAD_DIM
+FLOAT32_BYTES = 4
+
+DEFAULT_SIZES = (512, 1024, 2048, 4096, 8192, 16384, 32768, 65536)
+DEFAULT_PROJECTED_LENGTHS = (128, 256)
+QUICK_SIZES = (256, 512)
+QUICK_PROJECTED_LENGTHS = (64,)
+MATMUL_SIZE = 4096
+QUICK_MATMUL_SIZE = 512
+# Full attention is only compared up to here; beyond, it is the O(n^2) wall
+# that Linformer exists to avoid.
+MHA_MAX_SIZE = 16384
+
+LINFORMER = "linformer"
+MHA = "mha"
+PYPI_LINFORMER = "pypi-linformer"
+LABELS = {
+    LINFORMER: "LinformerAttention k={k}",
+    MHA: "MultiHeadAttention",
+    PYPI_LINFORMER: "PyPI linformer k={k}",
+}
+MODES = ("forward", "forward_backward")
+BENCHMARKS_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--sizes",
+        type=int,
+        nargs="+",
+        help=f"Sequence lengths n. Defaults to {DEFAULT_SIZES}.",
+    )
+    parser.add_argument(
+        "--projected-lengths",
+        type=int,
+        nargs="+",
+        help="Linformer projected lengths k. Defaults to "
+        f"{DEFAULT_PROJECTED_LENGTHS}.",
+    )
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=5,
+        help="Timed calls per point (the median is reported); fewer when "
+        "--point-seconds runs out, but at least 3. Defaults to 5.",
+    )
+    parser.add_argument(
+        "--point-seconds",
+        type=float,
+        default=20.0,
+        help="Time budget for the repeats of one mode of one point. "
+        "Defaults to 20.",
+    )
+    parser.add_argument(
+        "--memory-limit-gb",
+        type=float,
+        default=12.0,
+        help="Skip (report n/a) points whose predicted memory exceeds this. "
+        "Defaults to 12.",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=600.0,
+        help="Seconds before a point's subprocess is abandoned. "
+        "Defaults to 600.",
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="A tiny run (n=256, 512; k=64; 3 repeats) for smoke testing.",
+    )
+    parser.add_argument(
+        "--out",
+        help="Results directory. Defaults to benchmarks/results/<backend>.",
+    )
+    parser.add_argument(
+        "--point",
+        nargs=4,
+        metavar=("LAYER", "N", "K", "MODE"),
+        help=argparse.SUPPRESS,  # Internal: measure one point in this process.
+    )
+    parser.add_argument(
+        "--matmul-rate", type=int, metavar="SIZE", help=argparse.SUPPRESS
+    )
+    args = parser.parse_args()
+    if args.quick:
+        args.sizes = args.sizes or list(QUICK_SIZES)
+        args.projected_lengths = args.projected_lengths or list(
+            QUICK_PROJECTED_LENGTHS
+        )
+        args.repeats = min(args.repeats, 3)
+    for name in ("sizes", "projected_lengths"):
+        values = getattr(args, name)
+        if values is not None and min(values) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be positive: {values}")
+    if args.repeats < 1:
+        parser.error(f"--repeats must be positive: {args.repeats}")
+    return args
+
+
+def backend_name():
+    return os.environ.get("KERAS_BACKEND", "tensorflow")
+
+
+# ---------------------------------------------------------------------------
+# Child process: one measurement.
+
+
+def resident_mb(field):
+    """`VmRSS` or `VmHWM` (peak) of this process, in MiB."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError(f"{field} missing from /proc/self/status")
+
+
+def reset_peak_memory():
+    """Resets the kernel's peak-RSS counter (VmHWM) to the current RSS."""
+    with open("/proc/self/clear_refs", "w") as clear_refs:
+        clear_refs.write("5")
+
+
+def time_and_memory(run, repeats, budget_seconds):
+    """Median seconds of `run()`, and its peak MiB above the RSS before it.
+
+    Allocators keep the buffers of the warm-up call for the next ones, so
+    the baseline is taken before the warm-up; the peak counter is reset
+    after it, which leaves out the transient memory of compilation.
+    """
+    baseline = resident_mb("VmRSS")
+    reset_peak_memory()
+    run()  # Warm-up: compiles, and allocates what later calls reuse.
+    first_call_peak = resident_mb("VmHWM") - baseline
+    reset_peak_memory()
+    times = []
+    started = time.perf_counter()
+    while len(times) < repeats:
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+        spent = time.perf_counter() - started
+        if len(times) >= 3 and spent > budget_seconds:
+            break
+    return {
+        "seconds": statistics.median(times),
+        "repeats": len(times),
+        "peak_mb": resident_mb("VmHWM") - baseline,
+        "first_call_peak_mb": first_call_peak,
+    }
+
+
+def build_keras_model(layer_name, n, k):
+    import keras
+
+    import keras_linformer
+
+    inputs = keras.Input((n, MODEL_DIM), batch_size=BATCH)
+    if layer_name == MHA:
+        layer = keras.layers.MultiHeadAttention(NUM_HEADS, HEAD_DIM)
+    else:
+        layer = keras_linformer.layers.LinformerAttention(
+            NUM_HEADS, HEAD_DIM, sequence_length=n, projected_length=k
+        )
+    return keras.Model(inputs, layer(inputs, inputs))
+
+
+def tensorflow_runners(layer_name, inputs, n, k):
+    import tensorflow as tf
+
+    model = build_keras_model(layer_name, n, k)
+    x = tf.constant(inputs)
+
+    @tf.function(jit_compile=True)
+    def forward(x):
+        return model(x)
+
+    @tf.function(jit_compile=True)
+    def forward_backward(x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            loss = tf.reduce_sum(model(x))
+        return tape.gradient(loss, [x] + model.trainable_variables)
+
+    return lambda: forward(x), lambda: forward_backward(x)
+
+
+def jax_runners(layer_name, inputs, n, k):
+    import jax
+    import jax.numpy as jnp
+
+    model = build_keras_model(layer_name, n, k)
+    trainable = [v.value for v in model.trainable_variables]
+    non_trainable = [v.value for v in model.non_trainable_variables]
+    x = jnp.asarray(inputs)
+
+    def outputs(trainable, x):
+        return model.stateless_call(trainable, non_trainable, x)[0]
+
+    forward = jax.jit(outputs)
+    forward_backward = jax.jit(
+        jax.grad(lambda w, x: jnp.sum(outputs(w, x)), argnums=(0, 1))
+    )
+    return (
+        lambda: jax.block_until_ready(forward(trainable, x)),
+        lambda: jax.block_until_ready(forward_backward(trainable, x)),
+    )
+
+
+def torch_runners(layer_name, inputs, n, k):
+    import torch
+
+    if layer_name == PYPI_LINFORMER:
+        from linformer import LinformerSelfAttention
+
+        module = LinformerSelfAttention(
+            dim=MODEL_DIM, seq_len=n, k=k, heads=NUM_HEADS
+        )
+        weights = list(module.parameters())
+    else:
+        module = build_keras_model(layer_name, n, k)
+        weights = [v.value for v in module.trainable_variables]
+    x = torch.from_numpy(inputs)
+    x_grad = x.clone().requires_grad_()
+
+    def forward():
+        with torch.no_grad():
+            return module(x)
+
+    def forward_backward():
+        loss = module(x_grad).sum()
+        return torch.autograd.grad(loss, [x_grad] + weights)
+
+    return forward, forward_backward
+
+
+RUNNERS = {
+    "tensorflow": tensorflow_runners,
+    "jax": jax_runners,
+    "torch": torch_runners,
+}
+
+
+def measure_point(layer_name, n, k, mode, repeats, budget_seconds):
+    import numpy as np
+
+    inputs = np.random.default_rng(0).normal(size=(BATCH, n, MODEL_DIM))
+    runners = RUNNERS[backend_name()](
+        layer_name, inputs.astype("float32"), n, k
+    )
+    run = dict(zip(MODES, runners))[mode]
+    return time_and_memory(run, repeats, budget_seconds)
+
+
+def measure_matmul_rate(size):
+    """FLOP/s of one `size` x `size` float32 matmul on this backend."""
+    import numpy as np
+    from keras import ops
+
+    rng = np.random.default_rng(0)
+    a, b = (
+        ops.convert_to_tensor(rng.normal(size=(size, size)).astype("float32"))
+        for _ in range(2)
+    )
+    backend = backend_name()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        matmul = tf.function(ops.matmul, jit_compile=True)
+        run = lambda: matmul(a, b)  # noqa: E731
+    elif backend == "jax":
+        import jax
+
+        matmul = jax.jit(ops.matmul)
+        run = lambda: jax.block_until_ready(matmul(a, b))  # noqa: E731
+    else:
+        run = lambda: ops.matmul(a, b)  # noqa: E731
+    seconds = time_and_memory(run, repeats=5, budget_seconds=10)["seconds"]
+    return 2 * size**3 / seconds
+
+
+# ---------------------------------------------------------------------------
+# Parent process: the sweep, the table, the files.
+
+
+def linformer_flops(n, k):
+    """Forward FLOPs of default (headwise, linear) Linformer self-attention.
+
+    The sequence is compressed before the key/value dense layers: queries
+    `n C C`, E X and F X `2 k n C`, the key/value dense layers `2 k C C`,
+    scores and weighted values `2 n k C`, output `n C C` multiply-adds
+    (C = heads x head size = model dim).
+    """
+    c = MODEL_DIM
+    multiply_adds = 2 * n * c * c + 2 * k * n * c + 2 * k * c * c
+    return 2 * BATCH * (multiply_adds + 2 * n * k * c)
+
+
+def predicted_peak_bytes(layer_name, n, k, backend, mode):
+    """A generous estimate of a point's peak memory, to skip hopeless ones."""
+    activations = 16 * BATCH * n * MODEL_DIM * FLOAT32_BYTES
+    if layer_name == MHA:
+        # PyTorch's SDPA kernel never holds the n x n weights; XLA keeps the
+        # logits and the weights (and their gradients going backward).
+        attention = 0 if backend == "torch" else BATCH * NUM_HEADS * n * n
+    else:
+        attention = BATCH * NUM_HEADS * n * k
+    copies = 2 if mode == "forward" else 4
+    return activations + copies * attention * FLOAT32_BYTES
+
+
+def run_child(arguments, timeout):
+    """Runs this script with `arguments`; returns its JSON result or error."""
+    env = dict(os.environ)
+    # Freed blocks of 128 KiB or more go back to the system at once, so the
+    # peak RSS of the timed calls is not hidden by memory the warm-up freed.
+    env["MALLOC_MMAP_THRESHOLD_"] = str(128 * 1024)
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    command = [sys.executable, os.path.abspath(__file__)] + arguments
+    try:
+        completed = subprocess.run(
+            command, capture_output=True, text=True, timeout=timeout, env=env
+        )
+    except subprocess.TimeoutExpired:
+        return {"error": f"timed out after {timeout:.0f} s"}
+    if completed.returncode != 0:
+        reason = completed.stderr.strip().splitlines()[-1:] or [""]
+        return {"error": f"exit {completed.returncode}: {reason[0][:200]}"}
+    return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
+def machine_description():
+    model_name = platform.processor() or platform.machine()
+    try:
+        lscpu = subprocess.run(
+            ["lscpu"], capture_output=True, text=True, check=True
+        ).stdout
+        for line in lscpu.splitlines():
+            if line.startswith("Model name:"):
+                model_name = line.split(":", 1)[1].strip()
+    except (OSError, subprocess.CalledProcessError):
+        pass
+    return {"cpu": model_name, "cores": os.cpu_count()}
+
+
+def sweep(args, backend):
+    sizes = args.sizes or list(DEFAULT_SIZES)
+    projected_lengths = args.projected_lengths or list(
+        DEFAULT_PROJECTED_LENGTHS
+    )
+    layers = [(LINFORMER, k) for k in projected_lengths] + [(MHA, 0)]
+    if backend == "torch":
+        layers += [(PYPI_LINFORMER, k) for k in projected_lengths]
+    limit = args.memory_limit_gb * 2**30
+    points = []
+    for n in sorted(sizes):
+        for layer_name, k in layers:
+            point = {"layer": layer_name, "n": n, "k": k or None}
+            if k > n:
+                continue
+            if layer_name == MHA and n > MHA_MAX_SIZE:
+                point["skipped"] = f"n > {MHA_MAX_SIZE}"
+            elif predicted_peak_bytes(layer_name, n, k, backend, MODES[-1]) > (
+                limit
+            ):
+                point["skipped"] = (
+                    f"predicted memory above {args.memory_limit_gb:g} GB"
+                )
+            else:
+                for mode in MODES:
+                    started = time.perf_counter()
+                    result = run_child(
+                        ["--point", layer_name, str(n), str(k), mode]
+                        + ["--repeats", str(args.repeats)]
+                        + ["--point-seconds", str(args.point_seconds)],
+                        args.timeout,
+                    )
+                    if "error" in result:
+                        point["error"] = f"{mode}: {result['error']}"
+                    else:
+                        point[mode] = result
+                    print(
+                        f"  {label(point)} n={n} {mode}: "
+                        f"{time.perf_counter() - started:.0f} s "
+                        f"{result.get('error', '')}",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+            points.append(point)
+    return points
+
+
+def label(point):
+    return LABELS[point["layer"]].format(k=point["k"])
+
+
+def find_point(points, layer_name, n):
+    for point in points:
+        if point["layer"] == layer_name and point["n"] == n:
+            return point
+    return None
+
+
+def metric(point, mode, key):
+    return point[mode][key] if point and mode in point else None
+
+
+def ratio(numerator, denominator):
+    if numerator is None or not denominator:
+        return None
+    return numerator / denominator
+
+
+def format_number(value, digits=1, suffix=""):
+    return "n/a" if value is None else f"{value:,.{digits}f}{suffix}"
+
+
+def matmul_fraction(point, mode, matmul_rate):
+    """Percentage of the matmul rate a Linformer point reaches, or None."""
+    seconds = metric(point, mode, "seconds")
+    if point["layer"] != LINFORMER or seconds is None:
+        return None
+    # The backward pass does two matmuls for each forward one.
+    flops = linformer_flops(point["n"], point["k"]) * (
+        1 if mode == "forward" else 3
+    )
+    return 100 * flops / seconds / matmul_rate
+
+
+def markdown_table(points, matmul_rate):
+    header = (
+        "| n | layer | forward ms | fwd+bwd ms | forward MB | fwd+bwd MB "
+        "| fwd speed-up | fwd+bwd speed-up | fwd+bwd memory ratio "
+        "| % matmul rate fwd / fwd+bwd |\n"
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+    )
+    rows = []
+    for point in points:
+        mha = None
+        if point["layer"] != MHA:
+            mha = find_point(points, MHA, point["n"])
+        seconds = [metric(point, mode, "seconds") for mode in MODES]
+        speedups = [
+            ratio(metric(mha, mode, "seconds"), s)
+            for mode, s in zip(MODES, seconds)
+        ]
+        memory_ratio = ratio(
+            metric(mha, MODES[1], "peak_mb"), metric(point, MODES[1], "peak_mb")
+        )
+        rates = [matmul_fraction(point, mode, matmul_rate) for mode in MODES]
+        note = point.get("skipped") or point.get("error")
+        cells = [
+            str(point["n"]),
+            label(point) + (f" ({note})" if note else ""),
+            *(format_number(s and 1e3 * s) for s in seconds),
+            *(format_number(metric(point, m, "peak_mb"), 0) for m in MODES),
+            *(format_number(s, suffix="x") for s in speedups),
+            format_number(memory_ratio, suffix="x"),
+            " / ".join(format_number(r, 0, "%") for r in rates),
+        ]
+        rows.append("| " + " | ".join(cells) + " |")
+    return header + "\n".join(rows) + "\n"
+
+
+def series(points):
+    """`(name, layer, k)` of each measured layer configuration."""
+    configurations = sorted({(p["layer"], p["k"] or 0) for p in points})
+    return [
+        (LABELS[layer_name].format(k=k), layer_name, k)
+        for layer_name, k in configurations
+    ]
+
+
+def measured(points, layer_name, k, mode, key, smallest_n=0):
+    """`(n, value)` of the points of one configuration where `mode` ran."""
+    return [
+        (p["n"], p[mode][key])
+        for p in points
+        if p["layer"] == layer_name
+        and (p["k"] or 0) == k
+        and p["n"] >= smallest_n
+        and mode in p
+    ]
+
+
+def growth_summary(points):
+    """Time factor per doubling of n, for each Linformer series from 4096."""
+    lines = []
+    for name, layer_name, k in series(points):
+        if layer_name == MHA:
+            continue
+        for mode in MODES:
+            times = measured(points, layer_name, k, mode, "seconds", 4096)
+            if len(times) < 2:
+                continue
+            factors = [
+                f"{b / a:.2f}" for (_, a), (_, b) in zip(times, times[1:])
+            ]
+            lines.append(
+                f"- {name}, {mode.replace('_', '+')}: time factor per "
+                f"doubling of n from {times[0][0]}: " + ", ".join(factors)
+            )
+    return "\n".join(lines) + ("\n" if lines else "")
+
+
+def plot(points, backend, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    for (name, layer_name, k), color in zip(
+        series(points), plt.cm.tab10.colors
+    ):
+        for mode, style in zip(MODES, ("-", "--")):
+            line_label = f"{name}, {mode.replace('_', '+')}"
+            for ax, key, scale in zip(
+                axes, ("seconds", "peak_mb"), (1e3, 1.0)
+            ):
+                values = measured(points, layer_name, k, mode, key)
+                if not values:
+                    continue
+                ax.plot(
+                    [n for n, _ in values],
+                    # A log axis cannot show 0 MB; 1 MB is "too small to see".
+                    [max(scale * value, 1.0) for _, value in values],
+                    style,
+                    marker="o",
+                    color=color,
+                    label=line_label,
+                )
+    for ax, ylabel in zip(axes, ("time (ms)", "peak memory (MB)")):
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_xlabel("sequence length n")
+        ax.set_ylabel(ylabel)
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0].legend(fontsize=7)
+    figure.suptitle(
+        f"Self-attention, batch {BATCH}, {NUM_HEADS} heads of {HEAD_DIM} "
+        f"({backend} backend, CPU)"
+    )
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
+def load_average():
+    return [round(load, 2) for load in os.getloadavg()]
+
+
+def main():
+    args = parse_args()
+    backend = backend_name()
+    if args.point:
+        layer_name, n, k, mode = args.point
+        result = measure_point(
+            layer_name, int(n), int(k), mode, args.repeats, args.point_seconds
+        )
+        print(json.dumps(result))
+        return
+    if args.matmul_rate:
+        print(json.dumps({"flops": measure_matmul_rate(args.matmul_rate)}))
+        return
+
+    out = args.out or os.path.join(BENCHMARKS_DIR, "results", backend)
+    os.makedirs(out, exist_ok=True)
+    load_before = load_average()
+    matmul_size = QUICK_MATMUL_SIZE if args.quick else MATMUL_SIZE
+    matmul = run_child(["--matmul-rate", str(matmul_size)], args.timeout)
+    if "error" in matmul:
+        sys.exit(f"Measuring the matmul rate failed: {matmul['error']}")
+    matmul_rate = matmul["flops"]
+    points = sweep(args, backend)
+    machine = machine_description()
+    results = {
+        "backend": backend,
+        "machine": machine,
+        "load_average_before": load_before,
+        "load_average_after": load_average(),
+        "batch": BATCH,
+        "num_heads": NUM_HEADS,
+        "head_dim": HEAD_DIM,
+        "matmul_size": matmul_size,
+        "matmul_gflops": matmul_rate / 1e9,
+        "repeats": args.repeats,
+        "points": points,
+    }
+    report = (
+        f"{backend} backend, {machine['cpu']}, {machine['cores']} cores; "
+        f"float32 matmul rate {matmul_rate / 1e9:.1f} GFLOP/s "
+        f"({matmul_size}^3); load average {load_before[0]} before, "
+        f"{results['load_average_after'][0]} after.\n\n"
+        + markdown_table(points, matmul_rate)
+        + "\n"
+        + growth_summary(points)
+    )
+    print(report)
+    with open(os.path.join(out, "attention_scaling.md"), "w") as file:
+        file.write(report)
+    json_path = os.path.join(out, "attention_scaling.json")
+    with open(json_path, "w") as file:
+        json.dump(results, file, indent=1)
+    png_path = os.path.join(out, "attention_scaling.png")
+    plot(points, backend, png_path)
+    written = [json_path, png_path]
+    if not (args.quick or args.sizes or args.projected_lengths):
+        for path in (json_path, png_path):
+            extension = os.path.splitext(path)[1]
+            copy = os.path.join(
+                BENCHMARKS_DIR, f"attention_scaling_{backend}{extension}"
+            )
+            shutil.copyfile(path, copy)
+            written.append(copy)
+    print("Wrote " + ", ".join(written))
+
+
+if __name__ == "__main__":
+    main()

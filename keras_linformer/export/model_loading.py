@@ -1,0 +1,109 @@
+"""Finds, checks and loads the model to export: a `.keras` file or a preset."""
+
+import json
+import os
+import zipfile
+
+from keras_linformer.export.errors import ExportError
+
+PACKAGE_PREFIX = "keras_linformer>"
+PRESET_CONFIG_FILE = "config.json"
+PRESET_TASK_FILE = "task.json"
+
+
+def check_model_path(path):
+    """Raises `ExportError` unless `path` holds a keras-linformer model.
+
+    Reads only the saved configuration (no TensorFlow, no weights), so the
+    caller's process can check a model before handing it to an export
+    process.
+    """
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise ExportError(
+            f"Model not found: {path!r} does not exist. Pass a `.keras` file "
+            "or a local preset folder."
+        )
+    if os.path.isdir(path):
+        config_path = os.path.join(path, PRESET_CONFIG_FILE)
+        if not os.path.isfile(config_path):
+            raise ExportError(
+                f"{path!r} is a folder without {PRESET_CONFIG_FILE}, so it is "
+                "not a Keras preset. Pass a `.keras` file or a preset folder "
+                "written by `save_to_preset`."
+            )
+        configs = [_read_json(config_path, path)]
+        task_path = os.path.join(path, PRESET_TASK_FILE)
+        if os.path.isfile(task_path):
+            configs.append(_read_json(task_path, path))
+    elif path.endswith(".keras"):
+        configs = [_read_keras_file_config(path)]
+    else:
+        raise ExportError(
+            f"Cannot export {path!r}: a model must be a `.keras` file or a "
+            "local preset folder."
+        )
+    if not any(_names_our_classes(config) for config in configs):
+        raise ExportError(
+            f"{path!r} is not a keras-linformer model: its configuration uses "
+            "no keras_linformer class. Export models built with "
+            "keras_linformer layers or models."
+        )
+
+
+def load_model(path):
+    """Loads a checked model file or preset in the current (TF) process."""
+    import keras
+    import keras_hub
+
+    import keras_linformer  # noqa: F401 (registers our classes for loading)
+
+    path = os.fspath(path)
+    if not os.path.isdir(path):
+        # Serving needs no optimizer; its state would only be skipped noisily.
+        return keras.saving.load_model(path, compile=False)
+    task_path = os.path.join(path, PRESET_TASK_FILE)
+    if os.path.isfile(task_path):
+        config = _read_json(task_path, path)
+        task_cls = keras.saving.get_registered_object(
+            config.get("registered_name")
+        )
+        if task_cls is None:
+            raise ExportError(
+                f"The task class {config.get('registered_name')!r} of preset "
+                f"{path!r} is not registered; import the module defining it."
+            )
+        return task_cls.from_preset(path)
+    return keras_hub.models.Backbone.from_preset(path)
+
+
+def _read_json(file_path, model_path):
+    try:
+        with open(file_path, encoding="utf-8") as file:
+            return json.load(file)
+    except (OSError, ValueError) as error:
+        raise ExportError(
+            f"Cannot read the configuration of {model_path!r}: {error}"
+        ) from None
+
+
+def _read_keras_file_config(path):
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return json.loads(archive.read("config.json"))
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile) as error:
+        raise ExportError(
+            f"{path!r} is not a readable `.keras` file ({error})."
+        ) from None
+
+
+def _names_our_classes(config):
+    """Whether a saved configuration mentions any keras_linformer class."""
+    if isinstance(config, dict):
+        name = config.get("registered_name")
+        if isinstance(name, str) and name.startswith(PACKAGE_PREFIX):
+            return True
+        return any(_names_our_classes(value) for value in config.values())
+    if isinstance(config, list):
+        return any(_names_our_classes(value) for value in config)
+    return False

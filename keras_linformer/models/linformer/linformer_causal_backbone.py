@@ -1,0 +1,256 @@
+"""The causal Linformer network: embeddings and Linformer decoder blocks."""
+
+import keras
+from keras.layers import ReversibleEmbedding
+from keras_hub.layers import PositionEmbedding
+from keras_hub.models import Backbone
+
+from keras_linformer.layers.causal_linformer_attention import (
+    check_causal_projection,
+)
+from keras_linformer.layers.causal_linformer_attention import check_chunk_size
+from keras_linformer.layers.linformer_decoder_block import LinformerDecoderBlock
+from keras_linformer.layers.sequence_projection import SequenceProjection
+from keras_linformer.layers.sequence_projection import validate_lengths
+from keras_linformer.models.linformer.linformer_backbone import (
+    PARAMETER_SHARING,
+)
+from keras_linformer.models.linformer.linformer_backbone import (
+    check_positive_int,
+)
+
+
+@keras.saving.register_keras_serializable(package="keras_linformer")
+class LinformerCausalBackbone(Backbone):
+    """A causal Linformer decoder network for language modelling.
+
+    GPT-2's layout (token and position embeddings, pre-normalized decoder
+    blocks, a final layer normalization) with causal Linformer
+    self-attention in every `LinformerDecoderBlock`: a query sees the exact
+    keys of its own chunk of `chunk_size` positions and `projected_length`
+    summaries of everything before that chunk, never a later position.
+    Training costs O(n (k + C)) per layer, and decoding carries a state of
+    `(batch, num_layers, 2, k + C, num_heads, head_dim)` whatever the
+    generated length (see `LinformerCausalLM`).
+
+    This is a separate class from the bidirectional `LinformerBackbone`
+    (encoder blocks) because its blocks, layout and decoding state differ;
+    they share the tokenizers.
+
+    Inputs are a dictionary with `"token_ids"` and `"padding_mask"`, like
+    keras-hub backbones; sequences may be shorter than `sequence_length`.
+
+    Args:
+        vocabulary_size: int. The size of the token vocabulary.
+        num_layers: int. The number of decoder blocks.
+        num_heads: int. The number of attention heads; `hidden_dim` must be
+            divisible by it.
+        hidden_dim: int. The size of the embeddings and hidden states.
+        intermediate_dim: int. The hidden size of each feedforward network.
+        sequence_length: int. The largest sequence length n (prompt plus
+            generated tokens). Defaults to `512`.
+        projected_length: int. The number of summary slots k per layer.
+            Defaults to `64`.
+        chunk_size: int. The chunk length C. Defaults to `projected_length`.
+        projection: string. `"linear"` (learned E and F) or `"mean_pool"`
+            (window means). Defaults to `"linear"`.
+        parameter_sharing: string. `"none"`, `"headwise"`, `"key_value"` or
+            `"layerwise"` (see `LinformerBackbone`). Defaults to
+            `"headwise"`.
+        dropout: float. Dropout on the embeddings and inside the blocks.
+            Defaults to `0.1`.
+        dtype: string or `keras.DTypePolicy`. The dtype of the computations
+            and weights. Defaults to the global policy.
+        **kwargs: other keyword arguments passed to
+            `keras_hub.models.Backbone`, such as `name`.
+
+    Example:
+
+    ```python
+    backbone = keras_linformer.models.LinformerCausalBackbone(
+        vocabulary_size=8000,
+        num_layers=2,
+        num_heads=4,
+        hidden_dim=128,
+        intermediate_dim=256,
+        sequence_length=2048,
+        projected_length=64,
+    )
+    hidden = backbone(
+        {
+            "token_ids": np.ones((1, 2048), "int32"),
+            "padding_mask": np.ones((1, 2048), "int32"),
+        }
+    )  # (1, 2048, 128)
+    ```
+
+    References:
+     - [Wang et al., 2020](https://arxiv.org/abs/2006.04768)
+     - [Radford et al., 2019](https://openai.com/research/better-language-models)
+    """
+
+    def __init__(
+        self,
+        vocabulary_size,
+        num_layers,
+        num_heads,
+        hidden_dim,
+        intermediate_dim,
+        sequence_length=512,
+        projected_length=64,
+        chunk_size=None,
+        projection="linear",
+        parameter_sharing="headwise",
+        dropout=0.1,
+        dtype=None,
+        **kwargs,
+    ):
+        for name, value in (
+            ("vocabulary_size", vocabulary_size),
+            ("num_layers", num_layers),
+            ("num_heads", num_heads),
+            ("hidden_dim", hidden_dim),
+            ("intermediate_dim", intermediate_dim),
+            ("sequence_length", sequence_length),
+        ):
+            check_positive_int(name, value)
+        validate_lengths(sequence_length, projected_length)
+        if chunk_size is not None:
+            check_chunk_size(chunk_size, sequence_length)
+        if hidden_dim % num_heads:
+            raise ValueError(
+                "`hidden_dim` must be divisible by `num_heads`. Received: "
+                f"hidden_dim={hidden_dim}, num_heads={num_heads}"
+            )
+        check_causal_projection(projection)
+        if parameter_sharing not in PARAMETER_SHARING:
+            raise ValueError(
+                f"`parameter_sharing` must be one of {PARAMETER_SHARING}. "
+                f"Received: parameter_sharing={parameter_sharing!r}"
+            )
+
+        # === Layers ===
+        self.token_embedding = ReversibleEmbedding(
+            input_dim=vocabulary_size,
+            output_dim=hidden_dim,
+            embeddings_initializer=keras.initializers.TruncatedNormal(
+                stddev=0.02
+            ),
+            dtype=dtype,
+            name="token_embedding",
+        )
+        self.position_embedding = PositionEmbedding(
+            sequence_length=sequence_length,
+            initializer=keras.initializers.TruncatedNormal(stddev=0.02),
+            dtype=dtype,
+            name="position_embedding",
+        )
+        self.embeddings_add = keras.layers.Add(
+            dtype=dtype, name="embeddings_add"
+        )
+        self.embeddings_dropout = keras.layers.Dropout(
+            dropout, dtype=dtype, name="embeddings_dropout"
+        )
+        self.shared_projection = None
+        block_arguments = {
+            "sequence_length": sequence_length,
+            "projected_length": projected_length,
+            "projection": projection,
+            "parameter_sharing": parameter_sharing,
+        }
+        if parameter_sharing == "layerwise":
+            # One E for keys and values of every layer, stored once.
+            self.shared_projection = SequenceProjection(
+                sequence_length=sequence_length,
+                projected_length=projected_length,
+                kind=projection,
+                dtype=dtype,
+                name="shared_projection",
+            )
+            block_arguments = {
+                "projection": self.shared_projection,
+                "parameter_sharing": "key_value",
+            }
+        self.transformer_layers = [
+            LinformerDecoderBlock(
+                intermediate_dim=intermediate_dim,
+                num_heads=num_heads,
+                chunk_size=chunk_size,
+                dropout=dropout,
+                activation="gelu",
+                layer_norm_epsilon=1e-5,
+                kernel_initializer=keras.initializers.RandomNormal(
+                    stddev=0.02
+                ),
+                normalize_first=True,
+                dtype=dtype,
+                name=f"transformer_layer_{index}",
+                **block_arguments,
+            )
+            for index in range(num_layers)
+        ]
+        self.layer_norm = keras.layers.LayerNormalization(
+            epsilon=1e-5, dtype=dtype, name="layer_norm"
+        )
+
+        # === Functional Model ===
+        token_id_input = keras.Input(
+            shape=(None,), dtype="int32", name="token_ids"
+        )
+        padding_mask_input = keras.Input(
+            shape=(None,), dtype="int32", name="padding_mask"
+        )
+        tokens = self.token_embedding(token_id_input)
+        positions = self.position_embedding(tokens)
+        x = self.embeddings_add((tokens, positions))
+        x = self.embeddings_dropout(x)
+        for transformer_layer in self.transformer_layers:
+            x = transformer_layer(x, decoder_padding_mask=padding_mask_input)
+        x = self.layer_norm(x)
+        super().__init__(
+            inputs={
+                "token_ids": token_id_input,
+                "padding_mask": padding_mask_input,
+            },
+            outputs=x,
+            dtype=dtype,
+            **kwargs,
+        )
+
+        # === Config ===
+        self.vocabulary_size = vocabulary_size
+        self.num_layers = num_layers
+        self.num_heads = num_heads
+        self.hidden_dim = hidden_dim
+        self.intermediate_dim = intermediate_dim
+        self.sequence_length = sequence_length
+        self.projected_length = projected_length
+        self.chunk_size = chunk_size
+        self.projection = projection
+        self.parameter_sharing = parameter_sharing
+        self.dropout = dropout
+
+    def cache_shape(self, batch_size):
+        """The fixed shape of the decoding state for `batch_size` rows:
+        `(batch, num_layers, 2, k + C, num_heads, head_dim)`."""
+        block_shape = self.transformer_layers[0].cache_shape(batch_size)
+        return (block_shape[0], self.num_layers) + tuple(block_shape[1:])
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "vocabulary_size": self.vocabulary_size,
+                "num_layers": self.num_layers,
+                "num_heads": self.num_heads,
+                "hidden_dim": self.hidden_dim,
+                "intermediate_dim": self.intermediate_dim,
+                "sequence_length": self.sequence_length,
+                "projected_length": self.projected_length,
+                "chunk_size": self.chunk_size,
+                "projection": self.projection,
+                "parameter_sharing": self.parameter_sharing,
+                "dropout": self.dropout,
+            }
+        )
+        return config

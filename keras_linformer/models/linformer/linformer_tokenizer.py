@@ -1,0 +1,111 @@
+"""A WordPiece tokenizer for Linformer models, trainable on your own corpus."""
+
+import keras
+import tensorflow as tf
+from keras_hub.tokenizers import WordPieceTokenizer
+from keras_hub.tokenizers import compute_word_piece_vocabulary
+
+from keras_linformer.models.linformer.linformer_backbone import LinformerBackbone
+
+# Reserved first, in this order, so their ids are the same in every vocabulary.
+SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+
+
+@keras.saving.register_keras_serializable(package="keras_linformer")
+class LinformerTokenizer(WordPieceTokenizer):
+    """A WordPiece tokenizer with the special tokens Linformer models use.
+
+    A `keras_hub.tokenizers.WordPieceTokenizer` whose vocabulary holds
+    `"[PAD]"`, `"[UNK]"`, `"[CLS]"`, `"[SEP]"` and `"[MASK]"`. Build one from a
+    vocabulary, or learn the vocabulary from your own texts with
+    `LinformerTokenizer.from_corpus(texts)`. `start_token` is `"[CLS]"` and
+    `end_token` is `"[SEP]"`, so the tokenizer serves classification and
+    language-model preprocessors alike. The vocabulary is saved as an asset by
+    `save_to_preset` and in `.keras` files.
+
+    Batched string inputs give ragged token ids; like every keras-hub
+    tokenizer it runs inside `tf.data` on all backends.
+
+    Args:
+        vocabulary: list of strings or string path. The WordPiece vocabulary,
+            one token per entry or per line of a file; it must hold the five
+            special tokens.
+        lowercase: bool. Whether to lowercase the text first. Defaults to
+            `True`.
+        **kwargs: other keyword arguments passed to
+            `keras_hub.tokenizers.WordPieceTokenizer`, such as `strip_accents`.
+
+    Example:
+
+    ```python
+    tokenizer = keras_linformer.models.LinformerTokenizer.from_corpus(
+        ["The quick brown fox.", "The lazy dog."], vocabulary_size=100
+    )
+    tokenizer(["The quick dog."])
+    ```
+    """
+
+    backbone_cls = LinformerBackbone
+
+    def __init__(self, vocabulary=None, lowercase=True, **kwargs):
+        self._add_special_token("[PAD]", "pad_token")
+        self._add_special_token("[CLS]", "cls_token")
+        self._add_special_token("[SEP]", "sep_token")
+        self._add_special_token("[MASK]", "mask_token")
+        self._add_special_token("[CLS]", "start_token")
+        self._add_special_token("[SEP]", "end_token")
+        super().__init__(vocabulary=vocabulary, lowercase=lowercase, **kwargs)
+
+    @classmethod
+    def from_corpus(
+        cls, texts, vocabulary_size=8000, lowercase=True, **kwargs
+    ):
+        """Learns a WordPiece vocabulary from `texts` and returns a tokenizer.
+
+        Args:
+            texts: a list of strings or a `tf.data.Dataset` of strings (batched
+                or not).
+            vocabulary_size: int. The largest vocabulary to learn, special
+                tokens included. Small corpora may give fewer tokens.
+                Defaults to `8000`.
+            lowercase: bool. Whether to lowercase the text first. Defaults to
+                `True`.
+            **kwargs: other keyword arguments for the tokenizer.
+
+        Returns:
+            A `LinformerTokenizer` with the learned vocabulary.
+        """
+        if not isinstance(vocabulary_size, int) or vocabulary_size <= len(
+            SPECIAL_TOKENS
+        ):
+            raise ValueError(
+                "`vocabulary_size` must be an integer larger than the "
+                f"{len(SPECIAL_TOKENS)} special tokens. Received: "
+                f"vocabulary_size={vocabulary_size!r}"
+            )
+        if isinstance(texts, tf.data.Dataset):
+            dataset = texts
+        else:
+            texts = [texts] if isinstance(texts, str) else list(texts)
+            if not texts or not all(isinstance(t, str) for t in texts):
+                raise ValueError(
+                    "`texts` must be a non-empty list of strings or a "
+                    f"tf.data.Dataset of strings. Received: {type(texts)} "
+                    f"with {len(texts)} items"
+                )
+            if not any(text.strip() for text in texts):
+                raise ValueError(
+                    "`texts` holds only empty strings: there is nothing to "
+                    "learn a vocabulary from."
+                )
+            dataset = tf.data.Dataset.from_tensor_slices(texts)
+        if dataset.element_spec.shape.rank == 0:
+            dataset = dataset.batch(256)
+        vocabulary = compute_word_piece_vocabulary(
+            dataset,
+            vocabulary_size=vocabulary_size,
+            lowercase=lowercase,
+            strip_accents=kwargs.get("strip_accents", False),
+            reserved_tokens=list(SPECIAL_TOKENS),
+        )
+        return cls(vocabulary=vocabulary, lowercase=lowercase, **kwargs)

@@ -1,0 +1,66 @@
+"""TFLite export: builtin ops only, dynamic shapes, outputs close to Keras."""
+
+import os
+
+import numpy as np
+import pytest
+
+from keras_linformer.export import export_model
+from tests.export.conftest import tflite_op_names
+from tests.export.conftest import tflite_runner
+
+
+@pytest.fixture(scope="module")
+def tflite_path(trained_classifier):
+    out = trained_classifier.folder / "tflite"
+    # An existing folder is replaced only once the export succeeded.
+    out.mkdir()
+    (out / "stale.txt").write_text("from an earlier export")
+    return export_model(
+        trained_classifier.preset_path, format="tflite", out=out, overwrite=True
+    )
+
+
+def test_overwrite_replaces_folder(tflite_path):
+    folder = os.path.dirname(tflite_path)
+    assert sorted(os.listdir(folder)) == ["model.tflite"]
+
+
+def test_builtin_ops_only(tflite_path):
+    interpreter, _ = tflite_runner(tflite_path)
+    op_names = tflite_op_names(interpreter)
+    assert op_names
+    assert not any(name.startswith("Flex") for name in op_names)
+    assert "CUSTOM" not in op_names
+    # Variables are frozen into constants: LiteRT would not initialize them.
+    assert "READ_VARIABLE" not in op_names
+
+
+def test_matches_keras_for_two_shapes(trained_classifier, tflite_path):
+    _, runner = tflite_runner(tflite_path)
+    for batch, expected in zip(
+        trained_classifier.batches, trained_classifier.logits
+    ):
+        outputs = runner(**batch)
+        assert outputs["logits"].shape == expected.shape
+        np.testing.assert_allclose(outputs["logits"], expected, atol=1e-4, rtol=0)
+
+
+def test_quantized_is_smaller_and_close(trained_classifier, tflite_path):
+    quantized_path = export_model(
+        trained_classifier.keras_path,
+        format="tflite",
+        out=trained_classifier.folder / "tflite_quantized",
+        quantize=True,
+    )
+    assert os.path.getsize(quantized_path) < os.path.getsize(tflite_path)
+    interpreter, runner = tflite_runner(quantized_path)
+    assert not any(
+        name.startswith("Flex") for name in tflite_op_names(interpreter)
+    )
+    for batch, expected in zip(
+        trained_classifier.batches, trained_classifier.logits
+    ):
+        probabilities = runner(**batch)["probabilities"]
+        expected = np.exp(expected) / np.exp(expected).sum(-1, keepdims=True)
+        np.testing.assert_allclose(probabilities, expected, atol=0.05)

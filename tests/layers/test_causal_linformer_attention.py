@@ -1,0 +1,235 @@
+import numpy as np
+import pytest
+
+from keras_linformer.layers import LinformerAttention
+from keras_linformer.layers import SequenceProjection
+from tests.testing import MIXED_PRECISION_POLICIES
+from tests.testing import run_layer_test
+from tests.testing import run_mixed_precision_test
+from tests.testing import to_numpy
+
+# 23 positions in chunks of 5: five chunks, the last one partial.
+BATCH, LENGTH, DIM = 2, 23, 8
+HEADS, KEY_DIM, N, K, C = 2, 4, 24, 6, 5
+
+# Every supported projection at every sharing level; "layerwise" passes one
+# SequenceProjection layer (as shared between layers).
+PROJECTIONS_AND_SHARING = [
+    (projection, sharing)
+    for projection in ("linear", "mean_pool")
+    for sharing in ("none", "headwise", "key_value", "layerwise")
+]
+
+
+def causal_layer(projection="linear", sharing="headwise", **overrides):
+    kwargs = dict(
+        num_heads=HEADS,
+        key_dim=KEY_DIM,
+        sequence_length=N,
+        projected_length=K,
+        chunk_size=C,
+        causal=True,
+        projection=projection,
+        parameter_sharing=sharing,
+    )
+    if sharing == "layerwise":
+        kwargs.update(
+            projection=SequenceProjection(N, K, kind=projection),
+            parameter_sharing="headwise",
+            sequence_length=None,
+            projected_length=None,
+        )
+    kwargs.update(overrides)
+    return LinformerAttention(**kwargs)
+
+
+def random_inputs(seed=0, length=LENGTH):
+    return (
+        np.random.default_rng(seed)
+        .normal(size=(BATCH, length, DIM))
+        .astype("float32")
+    )
+
+
+def decode(layer, x):
+    """Feeds `x` one position at a time through the decoding state."""
+    cache = np.zeros((BATCH, 2, K + C, HEADS, KEY_DIM), "float32")
+    outputs = []
+    for index in range(x.shape[1]):
+        token = x[:, index : index + 1]
+        output, cache = layer(
+            token, token, cache=cache, cache_update_index=index
+        )
+        outputs.append(to_numpy(output))
+    return np.concatenate(outputs, axis=1), cache
+
+
+@pytest.mark.parametrize("projection, sharing", PROJECTIONS_AND_SHARING)
+def test_no_future_leakage(projection, sharing):
+    layer = causal_layer(projection, sharing)
+    x = random_inputs()
+    output = to_numpy(layer(x, x))
+    rng = np.random.default_rng(7)
+    # Random cut points, plus the last position of a chunk and the first of
+    # the next, so changes start on both sides of a chunk boundary.
+    cuts = sorted(set(rng.integers(0, LENGTH - 1, size=3)) | {C - 1, 2 * C})
+    for t in cuts:
+        changed = x.copy()
+        changed[:, t + 1 :] = rng.normal(size=changed[:, t + 1 :].shape)
+        changed_output = to_numpy(layer(changed, changed))
+        np.testing.assert_allclose(
+            changed_output[:, : t + 1], output[:, : t + 1], rtol=0, atol=1e-6
+        )
+        # The change does reach later positions (the check is not vacuous).
+        assert np.abs(changed_output[:, t + 1 :] - output[:, t + 1 :]).max() > 1e-3
+
+
+def test_plain_linformer_leaks_where_causal_does_not():
+    x = random_inputs()
+    changed = x.copy()
+    changed[:, -1] += 1.0
+    plain = LinformerAttention(
+        num_heads=HEADS, key_dim=KEY_DIM, sequence_length=N, projected_length=K
+    )
+    assert np.abs(to_numpy(plain(x, x))[:, 0] - to_numpy(plain(changed, changed))[:, 0]).max() > 1e-4
+
+
+@pytest.mark.parametrize("projection, sharing", PROJECTIONS_AND_SHARING)
+def test_decoding_matches_parallel_pass(projection, sharing):
+    layer = causal_layer(projection, sharing)
+    x = random_inputs(seed=3)
+    decoded, cache = decode(layer, x)
+    np.testing.assert_allclose(decoded, to_numpy(layer(x, x)), atol=1e-4)
+    assert tuple(cache.shape) == (BATCH, 2, K + C, HEADS, KEY_DIM)
+
+
+def test_cache_shape_does_not_grow():
+    layer = causal_layer()
+    _, short_cache = decode(layer, random_inputs(length=3))
+    _, long_cache = decode(layer, random_inputs(length=N))
+    assert tuple(short_cache.shape) == tuple(long_cache.shape)
+    assert tuple(long_cache.shape) == (BATCH, 2, K + C, HEADS, KEY_DIM)
+
+
+def test_use_causal_mask_runs_causal_attention():
+    causal = causal_layer()
+    x = random_inputs()
+    expected = to_numpy(causal(x, x))
+    plain = LinformerAttention(
+        num_heads=HEADS,
+        key_dim=KEY_DIM,
+        sequence_length=N,
+        projected_length=K,
+        chunk_size=C,
+    )
+    plain.build(x.shape, x.shape)
+    plain.set_weights(causal.get_weights())
+    np.testing.assert_allclose(
+        to_numpy(plain(x, x, use_causal_mask=True)), expected, atol=1e-6
+    )
+    assert np.abs(to_numpy(plain(x, x)) - expected).max() > 1e-4
+
+
+def test_trailing_padding_is_ignored():
+    layer = causal_layer("mean_pool")
+    x = random_inputs()
+    mask = np.ones((BATCH, LENGTH), bool)
+    mask[:, 17:] = False
+    garbage = np.where(mask[..., None], x, 100.0).astype("float32")
+    padded = to_numpy(layer(garbage, garbage, value_mask=mask))
+    short = to_numpy(layer(x[:, :17], x[:, :17]))
+    np.testing.assert_allclose(padded[:, :17], short, atol=1e-5)
+
+
+def test_attention_scores_cover_summaries_and_chunk():
+    layer = causal_layer()
+    x = random_inputs()
+    _, scores = layer(x, x, return_attention_scores=True)
+    scores = to_numpy(scores)
+    assert scores.shape == (BATCH, HEADS, LENGTH, K + C)
+    np.testing.assert_allclose(scores.sum(-1), 1.0, atol=1e-5)
+    # The first chunk has nothing to summarize; its first query sees itself.
+    np.testing.assert_allclose(scores[:, :, :C, :K], 0.0, atol=1e-6)
+    np.testing.assert_allclose(scores[:, :, 0, K], 1.0, atol=1e-6)
+
+
+@pytest.mark.parametrize("projection", ["linear", "mean_pool"])
+def test_standard_layer_checks(projection):
+    x = random_inputs()
+    run_layer_test(
+        LinformerAttention,
+        dict(
+            num_heads=HEADS,
+            key_dim=KEY_DIM,
+            sequence_length=N,
+            projected_length=K,
+            chunk_size=C,
+            causal=True,
+            projection=projection,
+            dropout=0.1,
+        ),
+        {"query": x, "value": x},
+        (BATCH, LENGTH, DIM),
+        # A mean adds the key bias to every slot alike: softmax ignores it.
+        untrained_weights=("key/bias",) if projection == "mean_pool" else (),
+    )
+
+
+@pytest.mark.parametrize("policy", MIXED_PRECISION_POLICIES)
+def test_mixed_precision(policy):
+    x = random_inputs()
+    run_mixed_precision_test(
+        LinformerAttention,
+        dict(
+            num_heads=HEADS,
+            key_dim=KEY_DIM,
+            sequence_length=N,
+            projected_length=K,
+            chunk_size=C,
+            causal=True,
+        ),
+        {"query": x, "value": x},
+        policy,
+    )
+
+
+@pytest.mark.parametrize("projection", ["max_pool", "conv"])
+def test_projections_without_causal_form_are_rejected(projection):
+    with pytest.raises(ValueError, match="Causal Linformer attention supports"):
+        causal_layer(projection)
+    plain = LinformerAttention(
+        num_heads=HEADS,
+        key_dim=KEY_DIM,
+        sequence_length=N,
+        projected_length=K,
+        projection=projection,
+    )
+    x = random_inputs()
+    with pytest.raises(ValueError, match="Causal Linformer attention supports"):
+        plain(x, x, use_causal_mask=True)
+
+
+@pytest.mark.parametrize("chunk_size", [0, N + 1, 2.5, True])
+def test_bad_chunk_size_is_rejected(chunk_size):
+    with pytest.raises(ValueError, match="chunk_size"):
+        causal_layer(chunk_size=chunk_size)
+
+
+def test_bad_cached_calls_are_rejected():
+    layer = causal_layer()
+    x = random_inputs(length=2)
+    cache = np.zeros((BATCH, 2, K + C, HEADS, KEY_DIM), "float32")
+    with pytest.raises(ValueError, match="decodes one token"):
+        layer(x, x, cache=cache, cache_update_index=0)
+    with pytest.raises(ValueError, match="causal"):
+        causal_layer(causal="yes")
+    with pytest.raises(ValueError, match="same positions"):
+        layer(random_inputs(length=4), random_inputs(length=6))
+
+
+def test_config_keeps_causal_arguments():
+    layer = causal_layer()
+    config = layer.get_config()
+    assert config["causal"] is True and config["chunk_size"] == C
+    assert LinformerAttention.from_config(config).chunk_size == C
+    assert causal_layer(chunk_size=None).chunk_size == K

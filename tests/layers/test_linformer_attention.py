@@ -1,0 +1,449 @@
+import keras
+import numpy as np
+import pytest
+from keras import ops
+
+from keras_linformer.backend_utils import keras_mask
+from keras_linformer.layers import LinformerAttention
+from keras_linformer.layers import SequenceProjection
+from keras_linformer.layers.linformer_attention import PARAMETER_SHARING
+from keras_linformer.layers.sequence_projection import PROJECTION_KINDS
+from tests.testing import MIXED_PRECISION_POLICIES
+from tests.testing import functional_model
+from tests.testing import run_layer_test
+from tests.testing import run_mixed_precision_test
+from tests.testing import to_numpy
+
+BATCH, LENGTH, QUERY_LENGTH, DIM = 2, 12, 5, 8
+HEADS, KEY_DIM, N, K = 2, 4, 16, 4
+# The key bias adds the same q . b_k to the logits of every slot, and softmax
+# ignores such shifts, so it gets no gradient (as in MultiHeadAttention).
+UNTRAINED = ("key/bias",)
+
+
+def attention_kwargs(**overrides):
+    kwargs = dict(
+        num_heads=HEADS, key_dim=KEY_DIM, sequence_length=N, projected_length=K
+    )
+    kwargs.update(overrides)
+    return kwargs
+
+
+def random_inputs(seed=0, length=LENGTH, dim=DIM):
+    return (
+        np.random.default_rng(seed)
+        .normal(size=(BATCH, length, dim))
+        .astype("float32")
+    )
+
+
+def padding_mask(length=LENGTH):
+    """Row 0: trailing padding. Row 1: padding scattered among real tokens."""
+    mask = np.ones((BATCH, length), dtype=bool)
+    mask[0, 8:] = False
+    mask[1, [1, 4, 5, 10]] = False
+    return mask
+
+
+def with_garbage_at_padding(x, mask, seed=1):
+    garbage = np.random.default_rng(seed).normal(size=x.shape) * 100
+    return np.where(mask[..., None], x, garbage).astype("float32")
+
+
+# Standard layer checks (config, build, symbolic, eager, a fit step that
+# reaches every trainable weight).
+
+
+@pytest.mark.parametrize(
+    "projection, sharing",
+    [
+        ("linear", "none"),
+        ("linear", "headwise"),
+        ("linear", "key_value"),
+        ("conv", "none"),
+        ("conv", "key_value"),
+        ("mean_pool", "headwise"),
+        ("max_pool", "headwise"),
+    ],
+)
+def test_self_attention_layer_checks_and_gradients(projection, sharing):
+    run_layer_test(
+        LinformerAttention,
+        attention_kwargs(projection=projection, parameter_sharing=sharing),
+        {
+            "query": random_inputs(),
+            "value": random_inputs(),
+            "value_mask": padding_mask(),
+        },
+        expected_output_shape=(BATCH, LENGTH, DIM),
+        untrained_weights=UNTRAINED,
+    )
+
+
+def test_cross_attention_with_separate_key_and_other_sizes():
+    query = random_inputs(seed=2, length=QUERY_LENGTH, dim=6)
+    run_layer_test(
+        LinformerAttention,
+        attention_kwargs(value_dim=3, parameter_sharing="none"),
+        {
+            "query": query,
+            "value": random_inputs(seed=3),
+            "key": random_inputs(seed=4, dim=5),
+            "key_mask": padding_mask(),
+            "value_mask": padding_mask(),
+        },
+        expected_output_shape=(BATCH, QUERY_LENGTH, 6),
+        untrained_weights=UNTRAINED,
+    )
+
+
+@pytest.mark.parametrize(
+    "output_shape, expected", [(10, (10,)), ((3, 2), (3, 2))]
+)
+def test_output_shape_sets_the_trailing_dimensions(output_shape, expected):
+    layer = LinformerAttention(**attention_kwargs(output_shape=output_shape))
+    x = random_inputs()
+    assert layer(x, x).shape == (BATCH, LENGTH) + expected
+    symbolic = keras.Input(batch_shape=(BATCH, LENGTH, DIM))
+    assert layer(symbolic, symbolic).shape == (BATCH, LENGTH) + expected
+    assert layer.get_config()["output_shape"] == expected
+
+
+def test_return_attention_scores_over_the_projected_slots():
+    layer = LinformerAttention(**attention_kwargs(projection="mean_pool"))
+    query = random_inputs(length=QUERY_LENGTH)
+    value = random_inputs(seed=1)
+    output, scores = layer(
+        query, value, value_mask=padding_mask(), return_attention_scores=True
+    )
+    assert output.shape == (BATCH, QUERY_LENGTH, DIM)
+    assert scores.shape == (BATCH, HEADS, QUERY_LENGTH, K)
+    scores = ops.convert_to_numpy(scores)
+    np.testing.assert_allclose(scores.sum(-1), 1.0, atol=1e-6)
+    # The output equals the fast path's.
+    fast = layer(query, value, value_mask=padding_mask())
+    np.testing.assert_allclose(to_numpy(output), to_numpy(fast), atol=1e-6)
+
+    symbolic_query = keras.Input(batch_shape=(BATCH, QUERY_LENGTH, DIM))
+    symbolic_value = keras.Input(batch_shape=(BATCH, LENGTH, DIM))
+    _, symbolic_scores = layer(
+        symbolic_query, symbolic_value, return_attention_scores=True
+    )
+    assert symbolic_scores.shape == (BATCH, HEADS, QUERY_LENGTH, K)
+
+
+@pytest.mark.parametrize("policy", MIXED_PRECISION_POLICIES)
+@pytest.mark.parametrize("projection", PROJECTION_KINDS)
+def test_mixed_precision(projection, policy):
+    run_mixed_precision_test(
+        LinformerAttention,
+        attention_kwargs(projection=projection, parameter_sharing="none"),
+        {
+            "query": random_inputs(),
+            "value": random_inputs(seed=1),
+            "value_mask": padding_mask(),
+        },
+        policy,
+    )
+
+
+# Exactness: with k = n and identity projections, Linformer attention is
+# multi-head attention.
+
+
+def set_identity(projection):
+    """Makes a SequenceProjection with k = n the identity map."""
+    if projection.kind == "linear":
+        identity = np.eye(projection.sequence_length, dtype="float32")
+    else:  # conv with window 1: one weight per channel (and head).
+        identity = np.ones(projection.kernel.shape, dtype="float32")
+    if projection.per_head and projection.kind == "linear":
+        identity = np.tile(identity, (projection.num_heads, 1, 1))
+    projection.kernel.assign(identity)
+
+
+def multi_head_attention_like(layer, query, value):
+    mha = keras.layers.MultiHeadAttention(
+        num_heads=HEADS, key_dim=KEY_DIM, dtype=layer.dtype_policy
+    )
+    mha(query, value)
+    for name in ("_query_dense", "_key_dense", "_value_dense", "_output_dense"):
+        getattr(mha, name).set_weights(getattr(layer, name).get_weights())
+    return mha
+
+
+# The linear kind has no empty slots, so it matches MHA only without padding;
+# with k = n, the conv (window 1) and pooling kinds mask the slot of each
+# padded position and match MHA with padding too.
+@pytest.mark.parametrize(
+    "projection, sharing, masked",
+    [
+        ("linear", "headwise", False),
+        ("linear", "none", False),
+        ("conv", "headwise", True),
+        ("conv", "none", True),
+        ("mean_pool", "headwise", True),
+        ("max_pool", "headwise", True),
+    ],
+)
+def test_identity_projection_equals_multi_head_attention(
+    projection, sharing, masked
+):
+    query = random_inputs(length=QUERY_LENGTH)
+    value = random_inputs(seed=1)
+    layer = LinformerAttention(
+        **attention_kwargs(
+            sequence_length=LENGTH,
+            projected_length=LENGTH,
+            projection=projection,
+            parameter_sharing=sharing,
+            bias_initializer="random_normal",
+        )
+    )
+    layer(query, value)
+    for projection_layer in (layer.key_projection, layer.value_projection):
+        if projection_layer.weights:
+            set_identity(projection_layer)
+    mha = multi_head_attention_like(layer, query, value)
+    mask = padding_mask() if masked else None
+    np.testing.assert_allclose(
+        to_numpy(layer(query, value, value_mask=mask)),
+        to_numpy(mha(query, value, value_mask=mask)),
+        atol=1e-5,
+    )
+
+
+def test_keras_mask_is_honoured_like_multi_head_attention():
+    tokens = np.array([[3, 5, 2, 7, 0, 0], [4, 0, 1, 1, 6, 0]])
+    embedding = keras.layers.Embedding(8, DIM, mask_zero=True)
+    layer = LinformerAttention(
+        **attention_kwargs(
+            sequence_length=6, projected_length=6, projection="mean_pool"
+        )
+    )
+    x = embedding(tokens)
+    output = layer(x, x)
+    # MultiHeadAttention removes the Keras mask from its inputs: embed anew.
+    x = embedding(tokens)
+    mha = multi_head_attention_like(layer, x, x)
+    x = embedding(tokens)
+    expected = mha(x, x)
+    real = tokens != 0
+    np.testing.assert_allclose(
+        to_numpy(output)[real], to_numpy(expected)[real], atol=1e-5
+    )
+    np.testing.assert_array_equal(to_numpy(keras_mask(output)), real)
+
+
+# Padding never leaks into the outputs at real positions.
+
+
+@pytest.mark.parametrize("sharing", PARAMETER_SHARING)
+@pytest.mark.parametrize("projection", PROJECTION_KINDS)
+def test_padding_content_does_not_change_self_attention(projection, sharing):
+    layer = LinformerAttention(
+        **attention_kwargs(projection=projection, parameter_sharing=sharing)
+    )
+    x, mask = random_inputs(), padding_mask()
+    noisy = with_garbage_at_padding(x, mask)
+    clean_output = to_numpy(layer(x, x, value_mask=mask))
+    noisy_output = to_numpy(layer(noisy, noisy, value_mask=mask))
+    np.testing.assert_allclose(
+        noisy_output[mask], clean_output[mask], atol=1e-6, rtol=0
+    )
+
+
+@pytest.mark.parametrize("sharing", PARAMETER_SHARING)
+@pytest.mark.parametrize("projection", PROJECTION_KINDS)
+def test_padding_content_does_not_change_cross_attention(projection, sharing):
+    layer = LinformerAttention(
+        **attention_kwargs(projection=projection, parameter_sharing=sharing)
+    )
+    query = random_inputs(seed=5, length=QUERY_LENGTH)
+    key, value, mask = random_inputs(seed=6), random_inputs(), padding_mask()
+    clean_output = layer(query, value, key, value_mask=mask, key_mask=mask)
+    noisy_output = layer(
+        query,
+        with_garbage_at_padding(value, mask),
+        with_garbage_at_padding(key, mask, seed=2),
+        value_mask=mask,
+        key_mask=mask,
+    )
+    np.testing.assert_allclose(
+        to_numpy(noisy_output), to_numpy(clean_output), atol=1e-6, rtol=0
+    )
+
+
+@pytest.mark.parametrize("projection", PROJECTION_KINDS)
+def test_appending_padding_does_not_change_outputs(projection):
+    layer = LinformerAttention(**attention_kwargs(projection=projection))
+    x, mask = random_inputs(), padding_mask()
+    longer = np.concatenate([x, random_inputs(seed=7, length=N - LENGTH)], 1)
+    longer_mask = np.pad(mask, [(0, 0), (0, N - LENGTH)])
+    output = to_numpy(layer(x, x, value_mask=mask))
+    longer_output = to_numpy(layer(longer, longer, value_mask=longer_mask))
+    np.testing.assert_allclose(
+        longer_output[:, :LENGTH][mask], output[mask], atol=1e-6, rtol=0
+    )
+
+
+@pytest.mark.parametrize("projection", PROJECTION_KINDS)
+def test_fully_padded_rows_give_finite_outputs(projection):
+    layer = LinformerAttention(**attention_kwargs(projection=projection))
+    x, mask = random_inputs(), padding_mask()
+    mask[0] = False
+    output, scores = layer(x, x, value_mask=mask, return_attention_scores=True)
+    assert np.all(np.isfinite(to_numpy(output)))
+    assert np.all(np.isfinite(to_numpy(scores)))
+    fast_output = layer(x, x, value_mask=mask)
+    assert np.all(np.isfinite(to_numpy(fast_output)))
+
+
+# Attention masks survive compression only as per-key masks.
+
+
+@pytest.mark.parametrize("projection", PROJECTION_KINDS)
+def test_per_key_attention_mask_equals_value_mask(projection):
+    layer = LinformerAttention(**attention_kwargs(projection=projection))
+    query = random_inputs(seed=3, length=QUERY_LENGTH)
+    value, mask = random_inputs(), padding_mask()
+    attention_mask = np.repeat(mask[:, None, :], QUERY_LENGTH, axis=1)
+    np.testing.assert_allclose(
+        to_numpy(layer(query, value, attention_mask=attention_mask)),
+        to_numpy(layer(query, value, value_mask=mask)),
+        atol=1e-6,
+    )
+
+
+def test_query_by_key_outer_product_mask_equals_value_mask():
+    layer = LinformerAttention(**attention_kwargs(projection="mean_pool"))
+    x, mask = random_inputs(), padding_mask()
+    attention_mask = mask[:, :, None] & mask[:, None, :]
+    output = to_numpy(layer(x, x, attention_mask=attention_mask))
+    expected = to_numpy(layer(x, x, value_mask=mask))
+    np.testing.assert_allclose(output[mask], expected[mask], atol=1e-6)
+
+
+def test_attention_mask_that_differs_between_queries_raises():
+    layer = LinformerAttention(**attention_kwargs())
+    x = random_inputs()
+    causal = np.tril(np.ones((BATCH, LENGTH, LENGTH), dtype=bool))
+    with pytest.raises(ValueError, match="differ between queries"):
+        layer(x, x, attention_mask=causal)
+
+
+# Lengths and arguments.
+
+
+def test_any_length_up_to_sequence_length_works():
+    layer = LinformerAttention(**attention_kwargs())
+    for length in (1, 7, N):
+        x = random_inputs(length=length)
+        assert layer(x, x).shape == (BATCH, length, DIM)
+
+
+def test_value_longer_than_sequence_length_raises_naming_both():
+    too_long = random_inputs(length=N + 3)
+    message = rf"\({N + 3}\).*\({N}\)"
+    with pytest.raises(ValueError, match=message):
+        LinformerAttention(**attention_kwargs())(too_long, too_long)
+    built = LinformerAttention(**attention_kwargs())
+    x = random_inputs()
+    built(x, x)
+    with pytest.raises(ValueError, match=message):
+        built(x, too_long)
+    symbolic = keras.Input(shape=(N + 3, DIM))
+    with pytest.raises(ValueError, match=message):
+        LinformerAttention(**attention_kwargs())(symbolic, symbolic)
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"num_heads": 0}, "`num_heads` must be a positive integer"),
+        ({"key_dim": 0}, "`key_dim` must be a positive integer"),
+        ({"value_dim": -1}, "`value_dim` must be a positive integer"),
+        ({"projected_length": 0}, "`projected_length` must be a positive"),
+        ({"projected_length": N + 1}, "must not exceed `sequence_length`"),
+        ({"sequence_length": None}, "needs `sequence_length`"),
+        ({"projection": "fourier"}, "`projection` must be one of"),
+        ({"parameter_sharing": "layerwise"}, "`parameter_sharing` must be"),
+        ({"dropout": 1.0}, r"`dropout` must be in \[0, 1\)"),
+        ({"dropout": -0.1}, r"`dropout` must be in \[0, 1\)"),
+        ({"output_shape": 0}, "`output_shape` must be a positive int"),
+        ({"output_shape": (4, -2)}, "`output_shape` must be a positive int"),
+    ],
+)
+def test_invalid_arguments_raise(overrides, message):
+    with pytest.raises(ValueError, match=message):
+        LinformerAttention(**attention_kwargs(**overrides))
+
+
+def test_shared_projection_mismatches_raise():
+    shared = SequenceProjection(sequence_length=N, projected_length=K)
+    with pytest.raises(ValueError, match="disagrees with the shared"):
+        LinformerAttention(
+            num_heads=HEADS, key_dim=KEY_DIM, sequence_length=2 * N,
+            projection=shared,
+        )
+    per_head = SequenceProjection(N, K, num_heads=HEADS + 1)
+    with pytest.raises(ValueError, match=f"each of {HEADS + 1} heads"):
+        LinformerAttention(
+            num_heads=HEADS, key_dim=KEY_DIM, projection=per_head
+        )
+
+
+def test_key_value_sharing_with_different_key_and_value_sizes_raises():
+    layer = LinformerAttention(**attention_kwargs(parameter_sharing="key_value"))
+    with pytest.raises(ValueError, match="key_value"):
+        layer(random_inputs(), random_inputs(), random_inputs(dim=DIM + 1))
+
+
+def test_key_and_value_of_different_lengths_raise():
+    layer = LinformerAttention(**attention_kwargs())
+    with pytest.raises(ValueError, match="same length"):
+        layer(random_inputs(), random_inputs(), random_inputs(length=LENGTH - 1))
+
+
+# Serialization and layerwise sharing.
+
+
+def test_keras_file_round_trip_gives_the_same_outputs(tmp_path):
+    data = {"query": random_inputs(), "value": random_inputs(seed=1)}
+    model = functional_model(
+        LinformerAttention(
+            **attention_kwargs(projection="conv", parameter_sharing="none")
+        ),
+        data,
+    )
+    path = str(tmp_path / "attention.keras")
+    model.save(path)
+    restored = keras.saving.load_model(path)
+    np.testing.assert_allclose(
+        to_numpy(restored(data)), to_numpy(model(data)), atol=1e-6
+    )
+
+
+def test_layerwise_shared_projection_is_saved_once(tmp_path):
+    shared = SequenceProjection(sequence_length=N, projected_length=K)
+    inputs = keras.Input(shape=(LENGTH, DIM))
+    first = LinformerAttention(num_heads=HEADS, key_dim=KEY_DIM, projection=shared)
+    second = LinformerAttention(num_heads=HEADS, key_dim=KEY_DIM, projection=shared)
+    outputs = second(first(inputs, inputs), inputs)
+    model = keras.Model(inputs, outputs)
+    assert first.key_projection is second.value_projection
+    path = str(tmp_path / "shared.keras")
+    model.save(path)
+    restored = keras.saving.load_model(path)
+
+    first, second = restored.layers[1:3]
+    assert first.key_projection is first.value_projection
+    assert first.key_projection is second.key_projection
+    kernels = {
+        id(v) for v in restored.weights if "sequence_projection" in v.path
+    }
+    assert len(kernels) == 1
+    x = random_inputs()
+    np.testing.assert_allclose(
+        to_numpy(restored(x)), to_numpy(model(x)), atol=1e-6
+    )

@@ -1,0 +1,285 @@
+"""Shared test helpers: the standard layer checks and cross-backend runs.
+
+`run_layer_test` is modelled on keras-hub's `TestCase.run_layer_test` but
+written for plain pytest functions, so tests can be parametrized freely.
+Mixed precision is checked separately by `run_mixed_precision_test`,
+parametrized over `MIXED_PRECISION_POLICIES`, so that a policy a backend
+cannot run shows up as a skip with its reason.
+"""
+
+import inspect
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+from keras import ops
+
+BACKEND = keras.config.backend()
+BACKENDS = ("tensorflow", "jax", "torch")
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+MIXED_PRECISION_POLICIES = [
+    pytest.param("mixed_bfloat16", id="mixed_bfloat16"),
+    pytest.param(
+        "mixed_float16",
+        id="mixed_float16",
+        marks=pytest.mark.skipif(
+            BACKEND == "jax",
+            reason="JAX on CPU has no float16 dot for attention",
+        ),
+    ),
+]
+
+
+def to_numpy(x):
+    """A tensor (or a nested structure of them) as NumPy arrays."""
+    return keras.tree.map_structure(ops.convert_to_numpy, x)
+
+
+def serialized_json(obj):
+    """The canonical JSON of a Keras object, for comparing configs.
+
+    Going through `serialize_keras_object` turns nested Keras objects (e.g. a
+    shared `SequenceProjection` in a layer's config) into dicts too.
+    """
+    return json.dumps(
+        keras.saving.serialize_keras_object(obj), sort_keys=True, indent=1
+    )
+
+
+def run_serialization_test(layer):
+    """Checks that `get_config`/`from_config` and serialization round-trip.
+
+    The revived layers must have the same config as `layer`.
+    """
+    expected = json.loads(serialized_json(layer))["config"]
+    revived = layer.__class__.from_config(layer.get_config())
+    assert json.loads(serialized_json(revived))["config"] == expected
+    deserialized = keras.saving.deserialize_keras_object(
+        json.loads(serialized_json(layer))
+    )
+    assert type(deserialized) is type(layer)
+    assert json.loads(serialized_json(deserialized))["config"] == expected
+
+
+def call_layer(layer, input_data, **kwargs):
+    """Calls `layer` with the dict `input_data` as keyword arguments."""
+    return layer(**input_data, **kwargs)
+
+
+def functional_model(layer, input_data):
+    """A functional model wrapping `layer`, with one `keras.Input` per entry
+    of `input_data` (fixed batch and shapes, same dtypes)."""
+    inputs = {
+        name: keras.Input(
+            batch_shape=np.shape(value),
+            dtype=keras.backend.standardize_dtype(value.dtype),
+            name=name,
+        )
+        for name, value in input_data.items()
+    }
+    return keras.Model(inputs, call_layer(layer, inputs))
+
+
+def assert_trainable_weights_change(model, x, y, exclude=()):
+    """Runs one `fit` step and asserts that every trainable weight changed.
+
+    This proves gradients reach every weight on any backend. `exclude` lists
+    substrings of weight paths that are allowed to stay (with a reason at the
+    call site).
+    """
+    weights = [
+        w
+        for w in model.trainable_weights
+        if not any(part in w.path for part in exclude)
+    ]
+    assert weights, "the model has no trainable weights to check"
+    before = [ops.convert_to_numpy(w) for w in weights]
+    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+    model.fit(x, y, batch_size=len(y), epochs=1, verbose=0)
+    unchanged = [
+        w.path
+        for w, old in zip(weights, before)
+        if np.array_equal(ops.convert_to_numpy(w), old)
+    ]
+    assert not unchanged, f"no gradient reached: {unchanged}"
+
+
+def _assert_output_shape(output, expected_output_shape):
+    """`expected_output_shape` is one shape or a tuple of shapes."""
+    if not isinstance(expected_output_shape[0], (tuple, list)):
+        expected_output_shape = (expected_output_shape,)
+    shapes = [tuple(t.shape) for t in keras.tree.flatten(output)]
+    assert shapes == [tuple(shape) for shape in expected_output_shape]
+
+
+def run_layer_test(
+    cls,
+    init_kwargs,
+    input_data,
+    expected_output_shape,
+    run_training_check=True,
+    untrained_weights=(),
+):
+    """Runs the standard checks of a layer.
+
+    Checks, each on a fresh layer: the config round trip; building from the
+    input shapes; a symbolic call inside a functional model; an eager call;
+    and (if `run_training_check`) one `fit` step of that functional model,
+    which must change every trainable weight.
+
+    Args:
+        cls: the layer class.
+        init_kwargs: dict. Arguments for `cls`.
+        input_data: dict. Call arguments (NumPy arrays) by name, e.g.
+            `{"query": q, "value": v, "value_mask": m}`. Entries whose
+            `<name>_shape` is an argument of `build` are used to build.
+        expected_output_shape: the output shape, or a tuple of shapes when the
+            layer returns several tensors.
+        run_training_check: bool. Whether to run the `fit` step.
+        untrained_weights: substrings of weight paths that receive no
+            gradient by design (see `assert_trainable_weights_change`).
+
+    Returns:
+        The eager output, as NumPy.
+    """
+    run_serialization_test(cls(**init_kwargs))
+
+    layer = cls(**init_kwargs)
+    build_args = inspect.signature(layer.build).parameters
+    layer.build(
+        **{
+            f"{name}_shape": np.shape(value)
+            for name, value in input_data.items()
+            if f"{name}_shape" in build_args
+        }
+    )
+    assert layer.built
+    built_weights = len(layer.weights)
+
+    layer = cls(**init_kwargs)
+    model = functional_model(layer, input_data)
+    assert layer.built
+    assert len(layer.weights) == built_weights
+    _assert_output_shape(model.outputs, expected_output_shape)
+    for tensor in keras.tree.flatten(model.outputs):
+        assert tensor.dtype == layer.compute_dtype
+
+    eager_layer = cls(**init_kwargs)
+    output = call_layer(eager_layer, input_data)
+    _assert_output_shape(output, expected_output_shape)
+    for tensor in keras.tree.flatten(output):
+        assert keras.backend.standardize_dtype(tensor.dtype) == (
+            eager_layer.compute_dtype
+        )
+        assert np.all(np.isfinite(ops.convert_to_numpy(tensor)))
+
+    if run_training_check:
+        targets = keras.tree.map_structure(
+            lambda t: np.random.default_rng(0)
+            .normal(size=t.shape)
+            .astype("float32"),
+            output,
+        )
+        assert_trainable_weights_change(
+            model, input_data, targets, exclude=untrained_weights
+        )
+    return to_numpy(output)
+
+
+def run_mixed_precision_test(cls, init_kwargs, input_data, policy):
+    """Checks `cls` under a mixed precision `policy` (a policy name).
+
+    Outputs (eager and symbolic) must have the compute dtype and be finite;
+    all variables and every sublayer's variables must keep the variable
+    dtype (float32). Parametrize tests over `MIXED_PRECISION_POLICIES`.
+    """
+    policy = keras.dtype_policies.get(policy)
+    layer = cls(**init_kwargs, dtype=policy)
+    output = call_layer(layer, input_data)
+    for tensor in keras.tree.flatten(output):
+        assert keras.backend.standardize_dtype(tensor.dtype) == (
+            policy.compute_dtype
+        )
+        values = ops.convert_to_numpy(ops.cast(tensor, "float32"))
+        assert np.all(np.isfinite(values))
+    symbolic = functional_model(cls(**init_kwargs, dtype=policy), input_data)
+    for tensor in keras.tree.flatten(symbolic.outputs):
+        assert tensor.dtype == policy.compute_dtype
+    assert layer.weights
+    for weight in layer.weights:
+        assert weight.dtype == policy.variable_dtype, weight.path
+    for sublayer in layer._flatten_layers():
+        assert sublayer.compute_dtype == policy.compute_dtype, sublayer.name
+        assert sublayer.variable_dtype == policy.variable_dtype, sublayer.name
+
+
+def run_in_backend(backend, code, timeout=300):
+    """Runs the Python `code` in a fresh process with `KERAS_BACKEND`.
+
+    The process starts in the repository root. Returns its stdout; fails the
+    test with the process's stderr if it exits with an error.
+    """
+    env = dict(os.environ, KERAS_BACKEND=backend)
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    if result.returncode != 0:
+        pytest.fail(
+            f"KERAS_BACKEND={backend} subprocess failed "
+            f"(exit {result.returncode}):\n{result.stderr[-4000:]}"
+        )
+    return result.stdout
+
+
+# === Tiny text classification data and model (models, examples) ===
+
+CLASSIFICATION_TEXTS = [
+    "shares rose as the market rallied on strong profits",
+    "the striker scored twice and the team won the cup",
+    "the bank cut interest rates and shares fell",
+    "a late goal won the match for the home side",
+] * 2
+CLASSIFICATION_LABELS = np.array([0, 1, 0, 1] * 2)
+
+
+def tiny_text_classifier(tokenizer=None, sequence_length=16, **overrides):
+    """A compiled two-class `LinformerTextClassifier` small enough for tests.
+
+    The tokenizer defaults to WordPiece learned from `CLASSIFICATION_TEXTS`;
+    `overrides` go to the `LinformerBackbone`.
+    """
+    import keras_linformer
+
+    if tokenizer is None:
+        tokenizer = keras_linformer.LinformerTokenizer.from_corpus(
+            CLASSIFICATION_TEXTS, vocabulary_size=100
+        )
+    preprocessor = keras_linformer.LinformerTextClassifierPreprocessor(
+        tokenizer, sequence_length=sequence_length
+    )
+    backbone_kwargs = dict(
+        vocabulary_size=tokenizer.vocabulary_size(),
+        num_layers=1,
+        num_heads=2,
+        hidden_dim=8,
+        intermediate_dim=16,
+        sequence_length=sequence_length,
+        projected_length=4,
+    )
+    backbone_kwargs.update(overrides)
+    backbone = keras_linformer.LinformerBackbone(**backbone_kwargs)
+    classifier = keras_linformer.LinformerTextClassifier(
+        backbone, num_classes=2, preprocessor=preprocessor
+    )
+    classifier.compile(optimizer=keras.optimizers.Adam(1e-2))
+    return classifier
