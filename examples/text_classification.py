@@ -303,7 +303,7 @@ def build_classifier(train_texts, num_classes, args):
     )
 
 
-def compile_classifier(classifier, train_size, args):
+def make_optimizer(train_size, args):
     """AdamW with weight decay, warmup then cosine decay, and clipping."""
     import keras
 
@@ -324,7 +324,7 @@ def compile_classifier(classifier, train_size, args):
     optimizer.exclude_from_weight_decay(
         var_names=["bias", "gamma", "beta", "layer_norm"]
     )
-    classifier.compile(optimizer=optimizer)
+    return optimizer
 
 
 # === Report ===
@@ -387,12 +387,12 @@ def plot_learning_curves(history, path):
 
 
 def run(args):
-    import keras
-
     texts, labels, class_names = load_data(args)
     train, validation, test = stratified_split(
         texts, labels, args.max_examples
     )
+    import keras
+
     print(
         f"{len(texts)} documents in {len(class_names)} classes "
         f"({', '.join(class_names)}); train/validation/test = "
@@ -401,7 +401,7 @@ def run(args):
     )
     keras.utils.set_random_seed(SPLIT_SEED)
     classifier = build_classifier(train[0], len(class_names), args)
-    compile_classifier(classifier, len(train[1]), args)
+    classifier.compile(optimizer=make_optimizer(len(train[1]), args))
     classifier.summary()
     start = time.time()
     history = classifier.fit(

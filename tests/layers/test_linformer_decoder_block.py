@@ -33,11 +33,10 @@ def random_inputs(seed=0, length=LENGTH):
     )
 
 
-@pytest.mark.parametrize("normalize_first", [True, False])
-def test_standard_layer_checks(normalize_first):
+def test_standard_layer_checks():
     run_layer_test(
         LinformerDecoderBlock,
-        block_kwargs(normalize_first=normalize_first, dropout=0.1),
+        block_kwargs(normalize_first=False, dropout=0.1),
         {"decoder_sequence": random_inputs()},
         (BATCH, LENGTH, DIM),
     )
@@ -110,7 +109,7 @@ def test_non_causal_call_sees_the_future():
     block = LinformerDecoderBlock(**block_kwargs())
     x = random_inputs()
     changed = x.copy()
-    changed[:, -1] += 1.0
+    changed[:, -1] = random_inputs(seed=5)[:, -1]
     first = to_numpy(block(x, use_causal_mask=False))[:, 0]
     assert np.abs(first - to_numpy(block(changed, use_causal_mask=False))[:, 0]).max() > 1e-4
 

@@ -1,6 +1,7 @@
 """Turns raw strings into the inputs of a Linformer text classifier."""
 
 import keras
+import tensorflow as tf
 from keras_hub.models import TextClassifierPreprocessor
 
 from keras_linformer.models.linformer.linformer_backbone import LinformerBackbone
@@ -13,8 +14,8 @@ class LinformerTextClassifierPreprocessor(TextClassifierPreprocessor):
 
     Tokenizes each string with the `tokenizer`, adds `"[CLS]"` and `"[SEP]"`,
     truncates to `sequence_length` and pads with `"[PAD]"`, then returns a
-    dictionary with `"token_ids"` and `"padding_mask"`, the inputs of
-    `LinformerBackbone`. Labels and sample weights pass through unchanged, so
+    dictionary with `"token_ids"` and `"padding_mask"` (int32, 1 at real
+    tokens), the inputs of `LinformerBackbone`. Labels and sample weights pass through unchanged, so
     the layer maps `(text, label)` `tf.data` pipelines and is applied to raw
     strings by `fit()`, `evaluate()` and `predict()` on every backend.
 
@@ -49,5 +50,20 @@ class LinformerTextClassifierPreprocessor(TextClassifierPreprocessor):
             super().call(x, y, sample_weight)
         )
         # One segment type only: the backbone has no segment embedding.
-        x = {"token_ids": x["token_ids"], "padding_mask": x["padding_mask"]}
+        x = {
+            "token_ids": x["token_ids"],
+            "padding_mask": as_int32(x["padding_mask"]),
+        }
         return keras.utils.pack_x_y_sample_weight(x, y, sample_weight)
+
+
+def as_int32(mask):
+    """The boolean padding mask as int32, the backbone's input dtype.
+
+    `tf.distribute.MirroredStrategy` cannot distribute boolean inputs. The
+    mask is a `tf.Tensor` in `tf.data` (and on the TensorFlow backend) and a
+    backend tensor in eager calls on the other backends.
+    """
+    if isinstance(mask, tf.Tensor):
+        return tf.cast(mask, "int32")
+    return keras.ops.cast(mask, "int32")

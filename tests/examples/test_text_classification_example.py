@@ -1,0 +1,156 @@
+import importlib.util
+import os
+import subprocess
+import sys
+
+import keras_hub
+import numpy as np
+import pytest
+
+import keras_linformer
+from tests.testing import REPO_ROOT
+
+SCRIPT = os.path.join(REPO_ROOT, "examples", "text_classification.py")
+
+
+def load_example():
+    spec = importlib.util.spec_from_file_location("text_classification", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+example = load_example()
+
+
+def write_folder(root, texts_per_class):
+    for name, texts in texts_per_class.items():
+        os.makedirs(os.path.join(root, name), exist_ok=True)
+        for i, text in enumerate(texts):
+            with open(os.path.join(root, name, f"{i}.txt"), "w") as file:
+                file.write(text)
+    return str(root)
+
+
+def write_csv(path, header, rows):
+    with open(path, "w") as file:
+        file.write(",".join(header) + "\n")
+        for row in rows:
+            file.write(",".join(row) + "\n")
+    return str(path)
+
+
+def error_message(argv):
+    with pytest.raises(SystemExit) as raised:
+        example.main(argv)
+    message = str(raised.value.code)
+    assert "\n" not in message
+    return message
+
+
+def test_folder_layout_is_read_with_labels_from_folder_names(tmp_path):
+    folder = write_folder(
+        tmp_path, {"sport": ["a goal"] * 3, "business": ["a bank"] * 4}
+    )
+    args = example.parse_args(["--data", folder])
+    texts, labels, class_names = example.load_data(args)
+    assert class_names == ["business", "sport"]
+    assert np.bincount(labels).tolist() == [4, 3]
+    assert texts[0] == "a bank"
+
+
+def test_split_is_stratified_and_fixed():
+    texts = [f"text {i}" for i in range(40)]
+    labels = np.array([0] * 20 + [1] * 20)
+    first = example.stratified_split(texts, labels)
+    second = example.stratified_split(texts, labels)
+    assert [len(part[0]) for part in first] == [28, 6, 6]
+    assert first[2][0] == second[2][0]
+    for _, part_labels in first:
+        assert np.bincount(part_labels)[0] == np.bincount(part_labels)[1]
+
+
+@pytest.mark.parametrize(
+    "case, expected",
+    [
+        ("missing_folder", "does not exist"),
+        ("one_class", "at least two classes"),
+        ("empty_texts", "empty texts"),
+        ("csv_columns", "has no column 'text'"),
+        ("missing_csv", "does not exist"),
+    ],
+)
+def test_bad_input_ends_with_a_one_line_error(tmp_path, case, expected):
+    if case == "missing_folder":
+        argv = ["--data", str(tmp_path / "nowhere")]
+    elif case == "one_class":
+        argv = ["--data", write_folder(tmp_path, {"only": ["x", "y", "z"]})]
+    elif case == "empty_texts":
+        folder = write_folder(tmp_path, {"a": ["x", " ", "z"], "b": ["u"] * 3})
+        argv = ["--data", folder]
+    elif case == "csv_columns":
+        path = write_csv(tmp_path / "d.csv", ["body", "label"], [["x", "1"]])
+        argv = ["--csv", path]
+    else:
+        argv = ["--csv", str(tmp_path / "none.csv")]
+    assert expected in error_message(argv)
+
+
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        (["--sequence-length", "64", "--projected-length", "128"], "exceed"),
+        (["--epochs", "0"], "must be at least 1"),
+        (["--warmup", "1.5"], "must be in [0, 1)"),
+        (["--hidden-dim", "10", "--num-heads", "4"], "divisible"),
+        (["--data", "a", "--csv", "b"], "not allowed with"),
+    ],
+)
+def test_bad_options_are_usage_errors(capsys, argv, expected):
+    with pytest.raises(SystemExit) as raised:
+        example.parse_args(argv)
+    assert raised.value.code == 2
+    assert expected in capsys.readouterr().err
+
+
+def test_script_prints_no_traceback(tmp_path):
+    result = subprocess.run(
+        [sys.executable, SCRIPT, "--data", str(tmp_path / "nowhere")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f"text_classification.py: error: --data folder "
+        f"'{tmp_path / 'nowhere'}' does not exist"
+    ]
+
+
+def test_trains_on_a_csv_and_saves_a_generic_preset(tmp_path, capsys):
+    words = {"0": "market shares bank profit rates", "1": "goal match team cup"}
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(24):
+        label = str(i % 2)
+        text = " ".join(rng.choice(words[label].split(), size=12))
+        rows.append([text, label])
+    path = write_csv(tmp_path / "data.csv", ["text", "label"], rows)
+    out = str(tmp_path / "model")
+    accuracy = example.main(
+        [
+            "--csv", path, "--out", out, "--epochs", "1",
+            "--sequence-length", "32", "--projected-length", "8",
+            "--vocabulary-size", "60", "--hidden-dim", "8",
+            "--batch-size", "8", "--verbose", "0",
+        ]
+    )  # fmt: skip
+    printed = capsys.readouterr().out
+    assert "Test accuracy" in printed and "Confusion matrix" in printed
+    assert 0 <= accuracy <= 1
+    assert os.path.getsize(os.path.join(out, "learning_curve.png")) > 0
+    with open(os.path.join(out, "class_names.txt")) as file:
+        assert file.read().split() == ["0", "1"]
+    classifier = keras_hub.models.TextClassifier.from_preset(out)
+    assert isinstance(classifier, keras_linformer.LinformerTextClassifier)
+    assert classifier.predict([rows[0][0]], verbose=0).shape == (1, 2)

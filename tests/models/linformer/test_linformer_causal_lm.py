@@ -1,0 +1,171 @@
+import keras
+import keras_hub
+import numpy as np
+import pytest
+
+from keras_linformer.models import LinformerCausalBackbone
+from keras_linformer.models import LinformerCausalLM
+from keras_linformer.models import LinformerCausalLMPreprocessor
+from keras_linformer.models import LinformerTokenizer
+from tests.testing import to_numpy
+
+WORDS = "the quick brown fox jumps over lazy dog cat sleeps on a mat".split()
+TEXTS = [
+    "the quick brown fox jumps over the lazy dog",
+    "the lazy cat sleeps on a mat",
+    "a quick dog jumps over a cat",
+    "the fox sleeps",
+]
+N, K, C, LAYERS, HEADS, HIDDEN = 24, 4, 3, 2, 2, 16
+PROMPTS = ["the quick brown fox", "a"]  # Different lengths in one batch.
+MAX_LENGTH = 14  # Generation crosses several chunks of C = 3.
+
+
+@pytest.fixture(scope="module")
+def causal_lm():
+    tokenizer = LinformerTokenizer(
+        vocabulary=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + WORDS
+    )
+    preprocessor = LinformerCausalLMPreprocessor(tokenizer, sequence_length=12)
+    backbone = LinformerCausalBackbone(
+        vocabulary_size=tokenizer.vocabulary_size(),
+        num_layers=LAYERS,
+        num_heads=HEADS,
+        hidden_dim=HIDDEN,
+        intermediate_dim=32,
+        sequence_length=N,
+        projected_length=K,
+        chunk_size=C,
+        dropout=0.0,
+    )
+    model = LinformerCausalLM(backbone, preprocessor)
+    model.compile(sampler="greedy")
+    return model
+
+
+def full_forward_logits(causal_lm, token_ids):
+    return to_numpy(
+        causal_lm.backbone.token_embedding(
+            causal_lm.backbone(
+                {"token_ids": token_ids, "padding_mask": np.ones_like(token_ids)}
+            ),
+            reverse=True,
+        )
+    )
+
+
+def prompt_ids(causal_lm):
+    prompt = causal_lm.preprocessor.generate_preprocess(
+        PROMPTS, sequence_length=MAX_LENGTH
+    )
+    return {key: to_numpy(value) for key, value in prompt.items()}
+
+
+def test_fit_on_raw_strings_lowers_the_loss(causal_lm):
+    # A fresh backbone: training must not change the shared fixture.
+    model = LinformerCausalLM(
+        LinformerCausalBackbone.from_config(causal_lm.backbone.get_config()),
+        causal_lm.preprocessor,
+    )
+    model.compile(optimizer=keras.optimizers.AdamW(3e-3), sampler="greedy")
+    history = model.fit(TEXTS * 4, batch_size=4, epochs=3, verbose=0)
+    losses = history.history["loss"]
+    assert np.isfinite(losses).all() and losses[-1] < losses[0]
+
+
+def test_decode_steps_match_the_full_forward_pass(causal_lm):
+    token_ids = np.random.default_rng(0).integers(
+        1, 18, size=(2, 11)
+    ).astype("int32")
+    expected = full_forward_logits(causal_lm, token_ids)
+    cache = causal_lm.initial_cache(2)
+    initial_shape = tuple(cache.shape)
+    for index in range(token_ids.shape[1]):
+        logits, cache = causal_lm.decode_step(
+            token_ids[:, index : index + 1], cache, index
+        )
+        np.testing.assert_allclose(
+            to_numpy(logits), expected[:, index], atol=1e-4
+        )
+        # The state never grows with the decoded length.
+        assert tuple(cache.shape) == initial_shape
+    assert initial_shape == (2, LAYERS, 2, K + C, HEADS, HIDDEN // HEADS)
+
+
+def test_greedy_generate_is_argmax_of_repeated_full_passes(causal_lm):
+    prompt = prompt_ids(causal_lm)
+    model = LinformerCausalLM(causal_lm.backbone, preprocessor=None)
+    model.compile(sampler="greedy")
+    generated = to_numpy(model.generate(dict(prompt), stop_token_ids=None)["token_ids"])
+    token_ids = prompt["token_ids"].copy()
+    is_prompt = prompt["padding_mask"].astype(bool)
+    for index in range(is_prompt.sum(axis=1).min(), MAX_LENGTH):
+        logits = full_forward_logits(causal_lm, token_ids)
+        token_ids[:, index] = np.where(
+            is_prompt[:, index],
+            token_ids[:, index],
+            logits[:, index - 1].argmax(axis=-1),
+        )
+    np.testing.assert_array_equal(generated, token_ids)
+
+
+def test_stop_tokens_end_each_row(causal_lm):
+    model = LinformerCausalLM(causal_lm.backbone, preprocessor=None)
+    model.compile(sampler="greedy")
+    prompt = prompt_ids(causal_lm)
+    free = to_numpy(model.generate(dict(prompt), stop_token_ids=None)["token_ids"])
+    first_new = prompt["padding_mask"].sum(axis=1)
+    stop = int(free[0, first_new[0]])
+    output = model.generate(dict(prompt), stop_token_ids=(stop,))
+    mask = to_numpy(output["padding_mask"]).astype(bool)
+    assert mask[0, first_new[0]] and not mask[0, first_new[0] + 1 :].any()
+
+
+@pytest.mark.parametrize("sampler", ["top_k", "top_p"])
+def test_samplers_generate_strings(causal_lm, sampler):
+    causal_lm.compile(sampler=sampler)
+    try:
+        outputs = causal_lm.generate(PROMPTS, max_length=MAX_LENGTH)
+    finally:
+        causal_lm.compile(sampler="greedy")
+    assert len(outputs) == 2
+    assert outputs[0].startswith("the quick brown fox")
+
+
+def test_contrastive_sampler_is_rejected(causal_lm):
+    model = LinformerCausalLM(causal_lm.backbone, causal_lm.preprocessor)
+    model.compile(sampler="contrastive")
+    with pytest.raises(ValueError, match="contrastive"):
+        model.generate(PROMPTS, max_length=MAX_LENGTH)
+
+
+def test_preset_round_trip_with_generic_loaders(causal_lm, tmp_path):
+    preset = str(tmp_path / "preset")
+    causal_lm.save_to_preset(preset)
+    revived = keras_hub.models.CausalLM.from_preset(preset)
+    assert isinstance(revived, LinformerCausalLM)
+    preprocessor = keras_hub.models.CausalLMPreprocessor.from_preset(preset)
+    assert isinstance(preprocessor, LinformerCausalLMPreprocessor)
+    token_ids = prompt_ids(causal_lm)["token_ids"]
+    np.testing.assert_allclose(
+        full_forward_logits(revived, token_ids),
+        full_forward_logits(causal_lm, token_ids),
+        atol=1e-5,
+    )
+    revived.compile(sampler="greedy")
+    assert revived.generate(PROMPTS, max_length=MAX_LENGTH) == (
+        causal_lm.generate(PROMPTS, max_length=MAX_LENGTH)
+    )
+
+
+def test_keras_file_round_trip(causal_lm, tmp_path):
+    path = str(tmp_path / "causal_lm.keras")
+    causal_lm.save(path)
+    revived = keras.saving.load_model(path)
+    assert isinstance(revived, LinformerCausalLM)
+    token_ids = prompt_ids(causal_lm)["token_ids"]
+    np.testing.assert_allclose(
+        full_forward_logits(revived, token_ids),
+        full_forward_logits(causal_lm, token_ids),
+        atol=1e-5,
+    )
