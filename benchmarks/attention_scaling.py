@@ -21,8 +21,7 @@ the resident set size after imports, model build and inputs, before the
 warm-up; resetting the kernel's peak-RSS counter (VmHWM) after the warm-up
 leaves the transient memory of compilation out. Forward and forward+backward
 of each (layer, n) point run in separate subprocesses so that neither reuses
-memory the other has cached, and glibc returns large freed blocks to the
-system at once.
+memory the other has cached.
 
 For each Linformer point the script also prints the fraction of this
 machine's float32 matmul rate (one large matmul, same backend, same run) that
@@ -38,8 +37,10 @@ KERAS_BACKEND=torch python benchmarks/attention_scaling.py --quick
 
 Results go to `benchmarks/results/<backend>/` (or `--out`): a markdown table
 (`attention_scaling.md`), `attention_scaling.json` and `attention_scaling.png`.
-A run with the default sizes and projected lengths also copies the JSON and
-PNG to `benchmarks/attention_scaling_<backend>.{json,png}` for the README.
+A run that writes to the default directory also copies the JSON and PNG to
+`benchmarks/attention_scaling_<backend>.{json,png}` for the README. On a slow
+machine, split the sweep: `--sizes 512 1024 2048 4096`, then
+`--sizes 8192 16384 --append`, and so on.
 """
 
 import argparse
@@ -100,7 +101,8 @@ def parse_args():
         type=int,
         default=5,
         help="Timed calls per point (the median is reported); fewer when "
-        "--point-seconds runs out, but at least 3. Defaults to 5.",
+        "--point-seconds runs out (at least 3, or 1 when one call takes "
+        "longer than the whole budget). Defaults to 5.",
     )
     parser.add_argument(
         "--point-seconds",
@@ -130,7 +132,15 @@ def parse_args():
     )
     parser.add_argument(
         "--out",
-        help="Results directory. Defaults to benchmarks/results/<backend>.",
+        help="Results directory. Defaults to benchmarks/results/<backend>; "
+        "runs that write there (other than --quick) also copy the JSON and "
+        "PNG to benchmarks/attention_scaling_<backend>.{json,png}.",
+    )
+    parser.add_argument(
+        "--append",
+        action="store_true",
+        help="Merge into the results already in the results directory (new "
+        "points replace old ones), to split a long sweep with --sizes.",
     )
     parser.add_argument(
         "--point",
@@ -199,7 +209,9 @@ def time_and_memory(run, repeats, budget_seconds):
         run()
         times.append(time.perf_counter() - start)
         spent = time.perf_counter() - started
-        if len(times) >= 3 and spent > budget_seconds:
+        if spent > budget_seconds and (
+            len(times) >= 3 or times[0] > budget_seconds
+        ):
             break
     return {
         "seconds": statistics.median(times),
@@ -371,9 +383,6 @@ def predicted_peak_bytes(layer_name, n, k, backend, mode):
 def run_child(arguments, timeout):
     """Runs this script with `arguments`; returns its JSON result or error."""
     env = dict(os.environ)
-    # Freed blocks of 128 KiB or more go back to the system at once, so the
-    # peak RSS of the timed calls is not hidden by memory the warm-up freed.
-    env["MALLOC_MMAP_THRESHOLD_"] = str(128 * 1024)
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     command = [sys.executable, os.path.abspath(__file__)] + arguments
     try:
@@ -515,7 +524,9 @@ def markdown_table(points, matmul_rate):
             *(format_number(metric(point, m, "peak_mb"), 0) for m in MODES),
             *(format_number(s, suffix="x") for s in speedups),
             format_number(memory_ratio, suffix="x"),
-            " / ".join(format_number(r, 0, "%") for r in rates),
+            "n/a"
+            if rates == [None, None]
+            else " / ".join(format_number(r, 0, "%") for r in rates),
         ]
         rows.append("| " + " | ".join(cells) + " |")
     return header + "\n".join(rows) + "\n"
@@ -605,6 +616,16 @@ def plot(points, backend, path):
     plt.close(figure)
 
 
+def merge_points(old, new):
+    """`old` and `new` points, `new` replacing `old` at the same place."""
+    layer_order = [LINFORMER, MHA, PYPI_LINFORMER]
+    merged = {(p["layer"], p["n"], p["k"]): p for p in old + new}
+    return sorted(
+        merged.values(),
+        key=lambda p: (p["n"], layer_order.index(p["layer"]), p["k"] or 0),
+    )
+
+
 def load_average():
     return [round(load, 2) for load in os.getloadavg()]
 
@@ -632,6 +653,10 @@ def main():
         sys.exit(f"Measuring the matmul rate failed: {matmul['error']}")
     matmul_rate = matmul["flops"]
     points = sweep(args, backend)
+    json_path = os.path.join(out, "attention_scaling.json")
+    if args.append and os.path.exists(json_path):
+        with open(json_path) as file:
+            points = merge_points(json.load(file)["points"], points)
     machine = machine_description()
     results = {
         "backend": backend,
@@ -658,13 +683,12 @@ def main():
     print(report)
     with open(os.path.join(out, "attention_scaling.md"), "w") as file:
         file.write(report)
-    json_path = os.path.join(out, "attention_scaling.json")
     with open(json_path, "w") as file:
         json.dump(results, file, indent=1)
     png_path = os.path.join(out, "attention_scaling.png")
     plot(points, backend, png_path)
     written = [json_path, png_path]
-    if not (args.quick or args.sizes or args.projected_lengths):
+    if not (args.quick or args.out):
         for path in (json_path, png_path):
             extension = os.path.splitext(path)[1]
             copy = os.path.join(

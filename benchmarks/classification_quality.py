@@ -40,7 +40,7 @@ def parse_args(argv=None):
     parser.add_argument(
         "--sequence-lengths", type=int, nargs="+", default=[512, 2048]
     )
-    parser.add_argument("--epochs", type=int, default=6)
+    parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--projected-length", type=int, default=64)
     parser.add_argument("--hidden-dim", type=int, default=64)

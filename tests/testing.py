@@ -283,3 +283,16 @@ def tiny_text_classifier(tokenizer=None, sequence_length=16, **overrides):
     )
     classifier.compile(optimizer=keras.optimizers.Adam(1e-2))
     return classifier
+
+
+def tflite_runner(path, signature="serving_default"):
+    """A LiteRT signature runner for `signature` of the `.tflite` file."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=path)
+    return interpreter, interpreter.get_signature_runner(signature)
+
+
+def tflite_op_names(interpreter):
+    """The names of the ops a LiteRT interpreter's model uses."""
+    return {op["op_name"] for op in interpreter._get_ops_details()}

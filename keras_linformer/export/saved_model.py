@@ -22,5 +22,7 @@ def write_saved_model(model, path, include_text=True):
     # Tracking the model also tracks its tokenizer's lookup tables.
     archive.track(model)
     for endpoint in serving_endpoints(model, include_text=include_text):
-        archive.add_endpoint(endpoint.name, endpoint.fn, endpoint.input_signature)
+        archive.add_endpoint(
+            endpoint.name, endpoint.fn, endpoint.input_signature
+        )
     archive.write_out(path, verbose=False)

@@ -66,13 +66,14 @@ def serving_endpoints(model, include_text=True):
         )
     if isinstance(model, LinformerCausalLM):
         cache_shape = (None,) + tuple(model.backbone.cache_shape(1)[1:])
+        cache_dtype = model.compute_dtype
         endpoints.append(
             Endpoint(
                 "decode_step",
                 _decode_function(model),
                 [
                     tf.TensorSpec((None, 1), tf.int32, name="token_ids"),
-                    tf.TensorSpec(cache_shape, model.compute_dtype, name="cache"),
+                    tf.TensorSpec(cache_shape, cache_dtype, name="cache"),
                     tf.TensorSpec((), tf.int32, name="index"),
                 ],
             )

@@ -54,7 +54,12 @@ def test_file_that_is_not_a_model(capsys, tmp_path):
 
 def test_folder_that_is_not_a_preset(capsys, tmp_path):
     status, error = run_main(
-        capsys, str(tmp_path), "--format", "tflite", "--out", str(tmp_path / "o")
+        capsys,
+        str(tmp_path),
+        "--format",
+        "tflite",
+        "--out",
+        str(tmp_path / "out"),
     )
     assert_one_line_error(status, error, "not a Keras preset")
 

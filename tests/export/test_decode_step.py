@@ -10,7 +10,7 @@ import tensorflow as tf
 from keras_linformer.export import export_model
 from keras_linformer.models import LinformerCausalBackbone
 from keras_linformer.models import LinformerCausalLM
-from tests.export.conftest import tflite_runner
+from tests.testing import tflite_runner
 from tests.testing import to_numpy
 
 PROMPT = [10, 11, 12, 13, 14]

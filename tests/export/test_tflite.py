@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from keras_linformer.export import export_model
-from tests.export.conftest import tflite_op_names
-from tests.export.conftest import tflite_runner
+from tests.testing import tflite_op_names
+from tests.testing import tflite_runner
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +43,9 @@ def test_matches_keras_for_two_shapes(trained_classifier, tflite_path):
     ):
         outputs = runner(**batch)
         assert outputs["logits"].shape == expected.shape
-        np.testing.assert_allclose(outputs["logits"], expected, atol=1e-4, rtol=0)
+        np.testing.assert_allclose(
+            outputs["logits"], expected, atol=1e-4, rtol=0
+        )
 
 
 def test_quantized_is_smaller_and_close(trained_classifier, tflite_path):

