@@ -48,7 +48,9 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
         "--preset",
-        default=os.path.join(REPO_ROOT, "saved_models", "linformer_text_classifier"),
+        default=os.path.join(
+            REPO_ROOT, "saved_models", "linformer_text_classifier"
+        ),
         help="a classifier preset folder",
     )
     parser.add_argument(
@@ -56,7 +58,8 @@ def parse_args(argv=None):
         help="the folder the preset was trained on (default: BBC News)",
     )
     parser.add_argument(
-        "--out", default=os.path.join(REPO_ROOT, "benchmarks", "results", "export")
+        "--out",
+        default=os.path.join(REPO_ROOT, "benchmarks", "results", "export"),
     )
     return parser.parse_args(argv)
 
@@ -73,7 +76,9 @@ def tflite_probabilities(path, batches):
 def main(argv=None):
     args = parse_args(argv)
     example = load_example()
-    example_args = example.parse_args(["--data", args.data] if args.data else [])
+    example_args = example.parse_args(
+        ["--data", args.data] if args.data else []
+    )
     texts, labels, class_names = example.load_data(example_args)
     test_texts, test_labels = example.stratified_split(texts, labels)[2]
 
@@ -106,7 +111,10 @@ def main(argv=None):
         }
     ]
     os.makedirs(args.out, exist_ok=True)
-    for name, quantize in (("TFLite float32", False), ("TFLite dynamic-range int8", True)):
+    for name, quantize in (
+        ("TFLite float32", False),
+        ("TFLite dynamic-range int8", True),
+    ):
         path = export_model(
             args.preset,
             format="tflite",
@@ -141,9 +149,11 @@ def main(argv=None):
         )
     keras_accuracy = results[0]["test_accuracy"]
     lines = [
-        f"Test split: {len(test_labels)} documents, {len(class_names)} classes.",
+        f"Test split: {len(test_labels)} documents, "
+        f"{len(class_names)} classes.",
         "",
-        "| model | file size | test accuracy | change vs Keras | agreement with Keras | max abs. probability difference |",
+        "| model | file size | test accuracy | change vs Keras "
+        "| agreement with Keras | max abs. probability difference |",
         "|---|---|---|---|---|---|",
     ]
     for result in results:
@@ -162,7 +172,11 @@ def main(argv=None):
         file.write(table + "\n")
     with open(os.path.join(args.out, "export_quantization.json"), "w") as file:
         json.dump(
-            {"preset": args.preset, "test_size": len(test_labels), "results": results},
+            {
+                "preset": args.preset,
+                "test_size": len(test_labels),
+                "results": results,
+            },
             file,
             indent=1,
         )

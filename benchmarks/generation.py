@@ -34,8 +34,6 @@ from text_classification import load_folder  # noqa: E402
 from text_generation import split_documents  # noqa: E402
 from text_generation import token_windows  # noqa: E402
 
-CONTEXTS = (512, 2048, 8192)
-TRAIN_LENGTHS = (2048, 8192)
 DECODE_STEPS = 32
 SEED = 1337
 
@@ -51,6 +49,12 @@ def parse_args(argv=None):
     parser.add_argument("--projected-length", type=int, default=32)
     parser.add_argument("--chunk-size", type=int, default=32)
     parser.add_argument("--vocabulary-size", type=int, default=4000)
+    parser.add_argument(
+        "--contexts", type=int, nargs="+", default=[512, 2048, 8192]
+    )
+    parser.add_argument(
+        "--train-lengths", type=int, nargs="+", default=[2048, 8192]
+    )
     parser.add_argument(
         "--out", default=os.path.join(HERE, "results"), help="output folder"
     )
@@ -73,7 +77,7 @@ def build_models(vocabulary_size, args):
 
     import keras_linformer
 
-    longest = max(CONTEXTS + TRAIN_LENGTHS) + DECODE_STEPS
+    longest = max(args.contexts + args.train_lengths) + DECODE_STEPS
     size = dict(
         vocabulary_size=vocabulary_size,
         num_layers=args.num_layers,
@@ -231,6 +235,8 @@ def training_step_time(model, length):
 
 def markdown_table(results):
     names = list(results["perplexity"])
+    contexts = results["config"]["contexts"]
+    lengths = results["config"]["train_lengths"]
     rows = [
         "| | " + " | ".join(names) + " | ratio (Linformer / Transformer) |",
         "|---|" + "---|" * (len(names) + 1),
@@ -249,13 +255,13 @@ def markdown_table(results):
         [results["perplexity"][n] for n in names],
         "{:.1f}",
     )
-    for context in CONTEXTS:
+    for context in contexts:
         row(
             f"decoding tokens/s @ {context}",
             [results["decode_tokens_per_s"][n][str(context)] for n in names],
             "{:.0f}",
         )
-    for context in CONTEXTS:
+    for context in contexts:
         row(
             f"decoding state MiB @ {context}",
             [
@@ -264,7 +270,7 @@ def markdown_table(results):
             ],
             "{:.2f}",
         )
-    for length in TRAIN_LENGTHS:
+    for length in lengths:
         row(
             f"training step s @ {length}",
             [results["train_step_s"][n][str(length)] for n in names],
@@ -279,23 +285,25 @@ def plot(results, path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    contexts = results["config"]["contexts"]
+    lengths = results["config"]["train_lengths"]
     figure, axes = plt.subplots(1, 3, figsize=(14, 4))
     for name in results["perplexity"]:
         axes[0].plot(
-            CONTEXTS,
-            [results["decode_tokens_per_s"][name][str(c)] for c in CONTEXTS],
+            contexts,
+            [results["decode_tokens_per_s"][name][str(c)] for c in contexts],
             marker="o",
             label=name,
         )
         axes[1].plot(
-            CONTEXTS,
-            [results["state_bytes"][name][str(c)] / 2**20 for c in CONTEXTS],
+            contexts,
+            [results["state_bytes"][name][str(c)] / 2**20 for c in contexts],
             marker="o",
             label=name,
         )
         axes[2].plot(
-            TRAIN_LENGTHS,
-            [results["train_step_s"][name][str(n)] for n in TRAIN_LENGTHS],
+            lengths,
+            [results["train_step_s"][name][str(n)] for n in lengths],
             marker="o",
             label=name,
         )
@@ -336,7 +344,7 @@ def main(argv=None):
     for name, model in models.items():
         results["decode_tokens_per_s"][name] = {}
         results["state_bytes"][name] = {}
-        for context in CONTEXTS:
+        for context in args.contexts:
             speed, state_bytes = decoding(model, context)
             results["decode_tokens_per_s"][name][str(context)] = speed
             results["state_bytes"][name][str(context)] = state_bytes
@@ -346,7 +354,7 @@ def main(argv=None):
                 flush=True,
             )
         results["train_step_s"][name] = {}
-        for length in TRAIN_LENGTHS:
+        for length in args.train_lengths:
             seconds = training_step_time(model, length)
             results["train_step_s"][name][str(length)] = seconds
             print(f"{name}: training step @ {length}: {seconds:.2f} s", flush=True)

@@ -7,6 +7,7 @@ parametrized over `MIXED_PRECISION_POLICIES`, so that a policy a backend
 cannot run shows up as a skip with its reason.
 """
 
+import importlib.util
 import inspect
 import json
 import os
@@ -71,10 +72,10 @@ def call_layer(layer, input_data, **kwargs):
     return layer(**input_data, **kwargs)
 
 
-def functional_model(layer, input_data):
-    """A functional model wrapping `layer`, with one `keras.Input` per entry
-    of `input_data` (fixed batch and shapes, same dtypes)."""
-    inputs = {
+def symbolic_inputs(input_data):
+    """One `keras.Input` per entry of the dict `input_data` (NumPy arrays),
+    with the same batch size, shape, dtype and name."""
+    return {
         name: keras.Input(
             batch_shape=np.shape(value),
             dtype=keras.backend.standardize_dtype(value.dtype),
@@ -82,7 +83,27 @@ def functional_model(layer, input_data):
         )
         for name, value in input_data.items()
     }
-    return keras.Model(inputs, call_layer(layer, inputs))
+
+
+def float_tensors(output):
+    """The floating-point tensors of a (nested) layer output, in order.
+
+    Leaves out `None` entries and boolean/integer tensors such as masks.
+    """
+    return [
+        t
+        for t in keras.tree.flatten(output)
+        if t is not None and keras.backend.is_float_dtype(t.dtype)
+    ]
+
+
+def functional_model(layer, input_data):
+    """A functional model calling `layer` on inputs like `input_data`.
+
+    Its outputs are the floating-point outputs of the layer.
+    """
+    inputs = symbolic_inputs(input_data)
+    return keras.Model(inputs, float_tensors(call_layer(layer, inputs)))
 
 
 def assert_trainable_weights_change(model, x, y, exclude=()):
@@ -110,11 +131,19 @@ def assert_trainable_weights_change(model, x, y, exclude=()):
 
 
 def _assert_output_shape(output, expected_output_shape):
-    """`expected_output_shape` is one shape or a tuple of shapes."""
-    if not isinstance(expected_output_shape[0], (tuple, list)):
+    """`expected_output_shape` is one shape or a tuple of shapes (or None)."""
+    first = expected_output_shape[0]
+    if first is not None and not isinstance(first, (tuple, list)):
         expected_output_shape = (expected_output_shape,)
-    shapes = [tuple(t.shape) for t in keras.tree.flatten(output)]
-    assert shapes == [tuple(shape) for shape in expected_output_shape]
+    shapes = [
+        None if t is None else tuple(t.shape)
+        for t in keras.tree.flatten(output)
+    ]
+    expected = [
+        None if shape is None else tuple(shape)
+        for shape in expected_output_shape
+    ]
+    assert shapes == expected
 
 
 def run_layer_test(
@@ -162,29 +191,30 @@ def run_layer_test(
     built_weights = len(layer.weights)
 
     layer = cls(**init_kwargs)
-    model = functional_model(layer, input_data)
+    inputs = symbolic_inputs(input_data)
+    symbolic_output = call_layer(layer, inputs)
     assert layer.built
     assert len(layer.weights) == built_weights
-    _assert_output_shape(model.outputs, expected_output_shape)
-    for tensor in keras.tree.flatten(model.outputs):
+    _assert_output_shape(symbolic_output, expected_output_shape)
+    for tensor in float_tensors(symbolic_output):
         assert tensor.dtype == layer.compute_dtype
+    model = keras.Model(inputs, float_tensors(symbolic_output))
 
     eager_layer = cls(**init_kwargs)
     output = call_layer(eager_layer, input_data)
     _assert_output_shape(output, expected_output_shape)
-    for tensor in keras.tree.flatten(output):
+    for tensor in float_tensors(output):
         assert keras.backend.standardize_dtype(tensor.dtype) == (
             eager_layer.compute_dtype
         )
         assert np.all(np.isfinite(ops.convert_to_numpy(tensor)))
 
     if run_training_check:
-        targets = keras.tree.map_structure(
-            lambda t: np.random.default_rng(0)
-            .normal(size=t.shape)
-            .astype("float32"),
-            output,
-        )
+        rng = np.random.default_rng(0)
+        targets = [
+            rng.normal(size=t.shape).astype("float32")
+            for t in float_tensors(output)
+        ]
         assert_trainable_weights_change(
             model, input_data, targets, exclude=untrained_weights
         )
@@ -201,16 +231,16 @@ def run_mixed_precision_test(cls, init_kwargs, input_data, policy):
     policy = keras.dtype_policies.get(policy)
     layer = cls(**init_kwargs, dtype=policy)
     output = call_layer(layer, input_data)
-    for tensor in keras.tree.flatten(output):
+    assert float_tensors(output)
+    for tensor in float_tensors(output):
         assert keras.backend.standardize_dtype(tensor.dtype) == (
             policy.compute_dtype
         )
         values = ops.convert_to_numpy(ops.cast(tensor, "float32"))
         assert np.all(np.isfinite(values))
     symbolic = functional_model(cls(**init_kwargs, dtype=policy), input_data)
-    for tensor in keras.tree.flatten(symbolic.outputs):
+    for tensor in symbolic.outputs:
         assert tensor.dtype == policy.compute_dtype
-    assert layer.weights
     for weight in layer.weights:
         assert weight.dtype == policy.variable_dtype, weight.path
     for sublayer in layer._flatten_layers():
@@ -296,3 +326,12 @@ def tflite_runner(path, signature="serving_default"):
 def tflite_op_names(interpreter):
     """The names of the ops a LiteRT interpreter's model uses."""
     return {op["op_name"] for op in interpreter._get_ops_details()}
+
+
+def import_example(name):
+    """Imports `examples/<name>.py` as a module (examples are not a package)."""
+    path = os.path.join(REPO_ROOT, "examples", f"{name}.py")
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

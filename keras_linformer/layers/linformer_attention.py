@@ -590,7 +590,9 @@ class LinformerAttention(keras.layers.Layer):
         bias = None if slot_mask is None else slot_bias(slot_mask, query.dtype)
         scale = 1.0 / math.sqrt(self._key_dim)
         use_dropout = training and self._dropout > 0
-        if not (return_attention_scores or use_dropout):
+        # The fused kernel needs value heads as wide as query/key heads (JAX).
+        fused = self._value_dim == self._key_dim
+        if fused and not (return_attention_scores or use_dropout):
             output = ops.dot_product_attention(
                 query, key, value, bias=bias, scale=scale
             )

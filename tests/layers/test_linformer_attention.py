@@ -10,6 +10,7 @@ from keras_linformer.layers.linformer_attention import PARAMETER_SHARING
 from keras_linformer.layers.sequence_projection import PROJECTION_KINDS
 from tests.testing import MIXED_PRECISION_POLICIES
 from tests.testing import functional_model
+from tests.testing import import_example
 from tests.testing import run_layer_test
 from tests.testing import run_mixed_precision_test
 from tests.testing import to_numpy
@@ -447,3 +448,16 @@ def test_layerwise_shared_projection_is_saved_once(tmp_path):
     np.testing.assert_allclose(
         to_numpy(restored(x)), to_numpy(model(x)), atol=1e-6
     )
+
+
+# Training: the first position learns to read a marked position anywhere in
+# a sequence of 1024.
+
+
+def test_fit_learns_long_range_retrieval():
+    retrieval = import_example("long_range_retrieval")
+    num_classes = 4
+    _, accuracy = retrieval.train(
+        sequence_length=1024, num_classes=num_classes, epochs=2, verbose=0
+    )
+    assert accuracy >= 0.9, f"accuracy {accuracy}, chance {1 / num_classes}"

@@ -1,0 +1,137 @@
+import importlib.util
+import os
+import subprocess
+import sys
+
+import keras_hub
+import pytest
+
+import keras_linformer
+from tests.testing import REPO_ROOT
+
+SCRIPT = os.path.join(REPO_ROOT, "examples", "text_generation.py")
+
+
+def load_example():
+    spec = importlib.util.spec_from_file_location("text_generation", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+example = load_example()
+
+
+def write_text(path, paragraphs):
+    with open(path, "w") as file:
+        file.write("\n\n".join(paragraphs))
+    return str(path)
+
+
+def error_message(argv):
+    with pytest.raises(SystemExit) as raised:
+        example.main(argv)
+    message = str(raised.value.code)
+    assert "\n" not in message
+    return message
+
+
+def test_paragraphs_are_documents_and_the_split_is_fixed(tmp_path):
+    path = write_text(
+        tmp_path / "t.txt", [f"paragraph {i}\nwith a line" for i in range(20)]
+    )
+    documents = example.load_documents(example.parse_args(["--text", path]))
+    assert documents[3] == "paragraph 3 with a line"
+    train, validation = example.split_documents(documents)
+    assert (len(train), len(validation)) == (18, 2)
+    assert example.split_documents(documents) == (train, validation)
+
+
+def test_windows_are_next_token_pairs():
+    tokenizer = keras_linformer.LinformerTokenizer(
+        vocabulary=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "b"]
+    )
+    x, y = example.token_windows(tokenizer, ["a b a", "b b"], 3)
+    # [CLS] a b a [SEP] [CLS] b b [SEP] -> windows of 3 with their targets.
+    assert x["token_ids"].tolist() == [[2, 5, 6], [5, 3, 2]]
+    assert y.tolist() == [[5, 6, 5], [3, 2, 6]]
+    assert example.token_windows(tokenizer, ["a"], 8) is None
+
+
+@pytest.mark.parametrize(
+    "case, expected",
+    [
+        ("missing", "does not exist"),
+        ("one_paragraph", "at least 2 are needed"),
+        ("too_short", "too short"),
+    ],
+)
+def test_bad_input_ends_with_a_one_line_error(tmp_path, case, expected):
+    if case == "missing":
+        path = str(tmp_path / "nowhere.txt")
+    elif case == "one_paragraph":
+        path = write_text(tmp_path / "t.txt", ["just one", " "])
+    else:
+        path = write_text(tmp_path / "t.txt", ["a b", "c d"])
+    assert expected in error_message(["--text", path, "--verbose", "0"])
+
+
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        (["--sequence-length", "16", "--projected-length", "32"], "exceed"),
+        (["--sequence-length", "16", "--chunk-size", "32"], "exceed"),
+        (["--sequence-length", "1"], "at least 2"),
+        (["--epochs", "0"], "must be at least 1"),
+        (["--dropout", "1.0"], "must be in [0, 1)"),
+        (["--hidden-dim", "10", "--num-heads", "4"], "divisible"),
+    ],
+)
+def test_bad_options_are_usage_errors(capsys, argv, expected):
+    with pytest.raises(SystemExit) as raised:
+        example.parse_args(argv)
+    assert raised.value.code == 2
+    assert expected in capsys.readouterr().err
+
+
+def test_script_prints_no_traceback(tmp_path):
+    result = subprocess.run(
+        [sys.executable, SCRIPT, "--text", str(tmp_path / "nowhere.txt")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1:] == [
+        f"text_generation.py: error: --text file "
+        f"'{tmp_path / 'nowhere.txt'}' does not exist"
+    ]
+
+
+def test_trains_and_saves_a_generic_preset(tmp_path, capsys):
+    sentences = [
+        "the market rose as shares in the bank gained",
+        "the team won the match with a late goal",
+        "the film won an award at the festival",
+    ]
+    path = write_text(tmp_path / "news.txt", sentences * 10)
+    out = str(tmp_path / "model")
+    validation_perplexity = example.main(
+        [
+            "--text", path, "--out", out, "--epochs", "1",
+            "--sequence-length", "16", "--projected-length", "4",
+            "--chunk-size", "4", "--vocabulary-size", "80",
+            "--hidden-dim", "16", "--num-layers", "1", "--num-heads", "2",
+            "--batch-size", "8", "--generate-length", "10",
+            "--prompt", "the team", "--verbose", "0",
+        ]
+    )  # fmt: skip
+    printed = capsys.readouterr().out
+    assert "Validation perplexity:" in printed
+    assert "'the team' -> 'the team" in printed
+    assert 1 < validation_perplexity < 200
+    causal_lm = keras_hub.models.CausalLM.from_preset(out)
+    assert isinstance(causal_lm, keras_linformer.LinformerCausalLM)
+    assert causal_lm.generate(["the film"], max_length=8)[0].startswith(
+        "the film"
+    )
