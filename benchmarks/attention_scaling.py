@@ -18,10 +18,11 @@ weight.
 
 Peak memory is the highest resident set size during the timed calls minus
 the resident set size after imports, model build and inputs, before the
-warm-up; resetting the kernel's peak-RSS counter (VmHWM) after the warm-up
-leaves the transient memory of compilation out. Forward and forward+backward
-of each (layer, n) point run in separate subprocesses so that neither reuses
-memory the other has cached.
+first warm-up; resetting the kernel's peak-RSS counter (VmHWM) after each
+warm-up leaves the transient memory of compilation out. The forward pass is
+measured first; the forward+backward figure, taken in the same process from
+the same baseline, may also hold buffers the forward pass left cached, so it
+is an upper bound (by at most the forward figure).
 
 For each Linformer point the script also prints the fraction of this
 machine's float32 matmul rate (one large matmul, same backend, same run) that
@@ -65,8 +66,8 @@ QUICK_SIZES = (256, 512)
 QUICK_PROJECTED_LENGTHS = (64,)
 MATMUL_SIZE = 4096
 QUICK_MATMUL_SIZE = 512
-# Full attention is only compared up to here; beyond, it is the O(n^2) wall
-# that Linformer exists to avoid.
+# Full attention is compared up to here by default; beyond, it is the O(n^2)
+# wall that Linformer exists to avoid.
 MHA_MAX_SIZE = 16384
 
 LINFORMER = "linformer"
@@ -119,6 +120,13 @@ def parse_args():
         "Defaults to 12.",
     )
     parser.add_argument(
+        "--mha-max-size",
+        type=int,
+        default=MHA_MAX_SIZE,
+        help="Largest n at which MultiHeadAttention runs (n/a beyond). "
+        f"Defaults to {MHA_MAX_SIZE}.",
+    )
+    parser.add_argument(
         "--timeout",
         type=float,
         default=600.0,
@@ -144,8 +152,8 @@ def parse_args():
     )
     parser.add_argument(
         "--point",
-        nargs=4,
-        metavar=("LAYER", "N", "K", "MODE"),
+        nargs=3,
+        metavar=("LAYER", "N", "K"),
         help=argparse.SUPPRESS,  # Internal: measure one point in this process.
     )
     parser.add_argument(
@@ -190,14 +198,16 @@ def reset_peak_memory():
         clear_refs.write("5")
 
 
-def time_and_memory(run, repeats, budget_seconds):
-    """Median seconds of `run()`, and its peak MiB above the RSS before it.
+def time_and_memory(run, repeats, budget_seconds, baseline=None):
+    """Median seconds of `run()`, and its peak MiB above `baseline`.
 
     Allocators keep the buffers of the warm-up call for the next ones, so
-    the baseline is taken before the warm-up; the peak counter is reset
-    after it, which leaves out the transient memory of compilation.
+    the baseline (by default the RSS now) is taken before the warm-up; the
+    peak counter is reset after it, which leaves out the transient memory of
+    compilation.
     """
-    baseline = resident_mb("VmRSS")
+    if baseline is None:
+        baseline = resident_mb("VmRSS")
     reset_peak_memory()
     run()  # Warm-up: compiles, and allocates what later calls reuse.
     first_call_peak = resident_mb("VmHWM") - baseline
@@ -312,15 +322,18 @@ RUNNERS = {
 }
 
 
-def measure_point(layer_name, n, k, mode, repeats, budget_seconds):
+def measure_point(layer_name, n, k, repeats, budget_seconds):
     import numpy as np
 
     inputs = np.random.default_rng(0).normal(size=(BATCH, n, MODEL_DIM))
     runners = RUNNERS[backend_name()](
         layer_name, inputs.astype("float32"), n, k
     )
-    run = dict(zip(MODES, runners))[mode]
-    return time_and_memory(run, repeats, budget_seconds)
+    baseline = resident_mb("VmRSS")
+    return {
+        mode: time_and_memory(run, repeats, budget_seconds, baseline)
+        for mode, run in zip(MODES, runners)
+    }
 
 
 def measure_matmul_rate(size):
@@ -411,7 +424,9 @@ def machine_description():
     return {"cpu": model_name, "cores": os.cpu_count()}
 
 
-def sweep(args, backend):
+def sweep(args, backend, save):
+    """Measures every point; `save(points)` after each, so a killed run
+    keeps what it measured."""
     sizes = args.sizes or list(DEFAULT_SIZES)
     projected_lengths = args.projected_lengths or list(
         DEFAULT_PROJECTED_LENGTHS
@@ -426,8 +441,8 @@ def sweep(args, backend):
             point = {"layer": layer_name, "n": n, "k": k or None}
             if k > n:
                 continue
-            if layer_name == MHA and n > MHA_MAX_SIZE:
-                point["skipped"] = f"n > {MHA_MAX_SIZE}"
+            if layer_name == MHA and n > args.mha_max_size:
+                point["skipped"] = f"n > {args.mha_max_size}"
             elif predicted_peak_bytes(layer_name, n, k, backend, MODES[-1]) > (
                 limit
             ):
@@ -435,26 +450,24 @@ def sweep(args, backend):
                     f"predicted memory above {args.memory_limit_gb:g} GB"
                 )
             else:
-                for mode in MODES:
-                    started = time.perf_counter()
-                    result = run_child(
-                        ["--point", layer_name, str(n), str(k), mode]
+                started = time.perf_counter()
+                point.update(
+                    run_child(
+                        ["--point", layer_name, str(n), str(k)]
                         + ["--repeats", str(args.repeats)]
                         + ["--point-seconds", str(args.point_seconds)],
                         args.timeout,
                     )
-                    if "error" in result:
-                        point["error"] = f"{mode}: {result['error']}"
-                    else:
-                        point[mode] = result
-                    print(
-                        f"  {label(point)} n={n} {mode}: "
-                        f"{time.perf_counter() - started:.0f} s "
-                        f"{result.get('error', '')}",
-                        file=sys.stderr,
-                        flush=True,
-                    )
+                )
+                print(
+                    f"  {label(point)} n={n}: "
+                    f"{time.perf_counter() - started:.0f} s "
+                    f"{point.get('error', '')}",
+                    file=sys.stderr,
+                    flush=True,
+                )
             points.append(point)
+            save(points)
     return points
 
 
@@ -483,7 +496,7 @@ def format_number(value, digits=1, suffix=""):
     return "n/a" if value is None else f"{value:,.{digits}f}{suffix}"
 
 
-def matmul_fraction(point, mode, matmul_rate):
+def matmul_fraction(point, mode):
     """Percentage of the matmul rate a Linformer point reaches, or None."""
     seconds = metric(point, mode, "seconds")
     if point["layer"] != LINFORMER or seconds is None:
@@ -492,10 +505,10 @@ def matmul_fraction(point, mode, matmul_rate):
     flops = linformer_flops(point["n"], point["k"]) * (
         1 if mode == "forward" else 3
     )
-    return 100 * flops / seconds / matmul_rate
+    return 100 * flops / seconds / (point["matmul_gflops"] * 1e9)
 
 
-def markdown_table(points, matmul_rate):
+def markdown_table(points):
     header = (
         "| n | layer | forward ms | fwd+bwd ms | forward MB | fwd+bwd MB "
         "| fwd speed-up | fwd+bwd speed-up | fwd+bwd memory ratio "
@@ -515,7 +528,7 @@ def markdown_table(points, matmul_rate):
         memory_ratio = ratio(
             metric(mha, MODES[1], "peak_mb"), metric(point, MODES[1], "peak_mb")
         )
-        rates = [matmul_fraction(point, mode, matmul_rate) for mode in MODES]
+        rates = [matmul_fraction(point, mode) for mode in MODES]
         note = point.get("skipped") or point.get("error")
         cells = [
             str(point["n"]),
@@ -634,9 +647,9 @@ def main():
     args = parse_args()
     backend = backend_name()
     if args.point:
-        layer_name, n, k, mode = args.point
+        layer_name, n, k = args.point
         result = measure_point(
-            layer_name, int(n), int(k), mode, args.repeats, args.point_seconds
+            layer_name, int(n), int(k), args.repeats, args.point_seconds
         )
         print(json.dumps(result))
         return
@@ -646,57 +659,70 @@ def main():
 
     out = args.out or os.path.join(BENCHMARKS_DIR, "results", backend)
     os.makedirs(out, exist_ok=True)
-    load_before = load_average()
+    json_path = os.path.join(out, "attention_scaling.json")
+    earlier = []
+    if args.append and os.path.exists(json_path):
+        with open(json_path) as file:
+            earlier = json.load(file)["points"]
     matmul_size = QUICK_MATMUL_SIZE if args.quick else MATMUL_SIZE
     matmul = run_child(["--matmul-rate", str(matmul_size)], args.timeout)
     if "error" in matmul:
         sys.exit(f"Measuring the matmul rate failed: {matmul['error']}")
-    matmul_rate = matmul["flops"]
-    points = sweep(args, backend)
-    json_path = os.path.join(out, "attention_scaling.json")
-    if args.append and os.path.exists(json_path):
-        with open(json_path) as file:
-            points = merge_points(json.load(file)["points"], points)
-    machine = machine_description()
-    results = {
-        "backend": backend,
-        "machine": machine,
-        "load_average_before": load_before,
-        "load_average_after": load_average(),
-        "batch": BATCH,
-        "num_heads": NUM_HEADS,
-        "head_dim": HEAD_DIM,
+    run_facts = {
+        "matmul_gflops": matmul["flops"] / 1e9,
         "matmul_size": matmul_size,
-        "matmul_gflops": matmul_rate / 1e9,
-        "repeats": args.repeats,
-        "points": points,
+        "load_average": load_average(),
     }
+
+    def save(points):
+        points = merge_points(earlier, [dict(p, **run_facts) for p in points])
+        return write_results(points, backend, out, copy=not (args.quick or args.out))
+
+    report, written = save(sweep(args, backend, save))
+    print(report)
+    print("Wrote " + ", ".join(written))
+
+
+def write_results(points, backend, out, copy):
+    """Writes the table, JSON and plot of `points`; returns the table and
+    the paths written."""
+    machine = machine_description()
+    rates = [p["matmul_gflops"] for p in points]
+    loads = [p["load_average"][0] for p in points]
     report = (
         f"{backend} backend, {machine['cpu']}, {machine['cores']} cores; "
-        f"float32 matmul rate {matmul_rate / 1e9:.1f} GFLOP/s "
-        f"({matmul_size}^3); load average {load_before[0]} before, "
-        f"{results['load_average_after'][0]} after.\n\n"
-        + markdown_table(points, matmul_rate)
+        f"float32 matmul rate {min(rates):.1f}-{max(rates):.1f} GFLOP/s "
+        f"(measured at the start of each run); 1-minute load average "
+        f"{min(loads):.1f}-{max(loads):.1f}.\n\n"
+        + markdown_table(points)
         + "\n"
         + growth_summary(points)
     )
-    print(report)
     with open(os.path.join(out, "attention_scaling.md"), "w") as file:
         file.write(report)
+    json_path = os.path.join(out, "attention_scaling.json")
     with open(json_path, "w") as file:
+        results = {
+            "backend": backend,
+            "machine": machine,
+            "batch": BATCH,
+            "num_heads": NUM_HEADS,
+            "head_dim": HEAD_DIM,
+            "points": points,
+        }
         json.dump(results, file, indent=1)
     png_path = os.path.join(out, "attention_scaling.png")
     plot(points, backend, png_path)
     written = [json_path, png_path]
-    if not (args.quick or args.out):
+    if copy:
         for path in (json_path, png_path):
             extension = os.path.splitext(path)[1]
-            copy = os.path.join(
+            copy_path = os.path.join(
                 BENCHMARKS_DIR, f"attention_scaling_{backend}{extension}"
             )
-            shutil.copyfile(path, copy)
-            written.append(copy)
-    print("Wrote " + ", ".join(written))
+            shutil.copyfile(path, copy_path)
+            written.append(copy_path)
+    return report, written
 
 
 if __name__ == "__main__":

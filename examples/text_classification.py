@@ -112,32 +112,25 @@ def parse_args(argv=None):
     return args
 
 
-def positive_int(text):
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
+def checked(convert, is_valid, requirement):
+    """An argparse type: `convert`, then reject values that fail the check."""
+
+    def parse(text):
+        value = convert(text)
+        if not is_valid(value):
+            raise argparse.ArgumentTypeError(
+                f"must be {requirement}, got {value}"
+            )
+        return value
+
+    parse.__name__ = convert.__name__  # argparse names it in its errors
+    return parse
 
 
-def positive_float(text):
-    value = float(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
-    return value
-
-
-def non_negative_float(text):
-    value = float(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be at least 0, got {value}")
-    return value
-
-
-def fraction(text):
-    value = float(text)
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {value}")
-    return value
+positive_int = checked(int, lambda value: value >= 1, "at least 1")
+positive_float = checked(float, lambda value: value > 0, "positive")
+non_negative_float = checked(float, lambda value: value >= 0, "at least 0")
+fraction = checked(float, lambda value: 0 <= value < 1, "in [0, 1)")
 
 
 # === Data ===

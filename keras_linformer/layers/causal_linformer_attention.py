@@ -134,8 +134,12 @@ def causal_attention(
         ops.einsum(
             "bnc,nck->bnk",
             ops.cast(chunk_mask, dtype),
-            _chunked(_slot_indicator(key_projection, padded_length, dtype),
-                     chunk_size),
+            _chunked(
+                _slot_indicator(
+                    key_projection, ops.arange(padded_length), dtype
+                ),
+                chunk_size,
+            ),
         )
     )
     key_summary = _prefix_summaries(
@@ -304,14 +308,10 @@ def _exclusive_chunk_cumsum(contributions):
 
 def _projection_matrix(projection, chunk_size, dtype):
     """The `(rows, k)` (or per-head `(heads, rows, k)`) position-to-slot
-    weights, zero past the projection's n.
-
-    `rows` (static) covers every chunk that starts before n and one more, so
-    slices at any chunk start stay in range.
-    """
-    rows = (math.ceil(projection.sequence_length / chunk_size) + 1) * chunk_size
+    weights of whole chunks, zero past the projection's n."""
+    rows = math.ceil(projection.sequence_length / chunk_size) * chunk_size
     if projection.kind == "mean_pool":
-        return _slot_indicator(projection, rows, dtype)
+        return _slot_indicator(projection, ops.arange(rows), dtype)
     padding = [[0, rows - projection.sequence_length], [0, 0]]
     if projection.per_head:
         padding = [[0, 0]] + padding
@@ -319,25 +319,33 @@ def _projection_matrix(projection, chunk_size, dtype):
 
 
 def _projection_rows(projection, start, count, dtype):
-    """`count` rows of the projection matrix from the dynamic `start`."""
-    matrix = _projection_matrix(projection, count, dtype)
+    """`count` rows of the projection matrix from the dynamic `start`.
+
+    Only ever asked for a finished chunk, which lies within n.
+    """
+    if projection.kind == "mean_pool":
+        return _slot_indicator(projection, start + ops.arange(count), dtype)
+    kernel = ops.cast(projection.kernel, dtype)
     if projection.per_head:
         return ops.slice(
-            matrix, [0, start, 0],
+            kernel, [0, start, 0],
             [projection.num_heads, count, projection.projected_length],
         )
-    return ops.slice(matrix, [start, 0], [count, projection.projected_length])
+    return ops.slice(kernel, [start, 0], [count, projection.projected_length])
 
 
-def _slot_indicator(projection, rows, dtype):
-    """`(rows, k)`: 1 where a position counts towards a slot.
+def _slot_indicator(projection, positions, dtype):
+    """`(len(positions), k)`: 1 where a position counts towards a slot.
 
     A pooling slot holds the positions of its window; a linear slot mixes
     every position.
     """
     if projection.kind != "mean_pool":
-        return ops.ones((rows, projection.projected_length), dtype=dtype)
-    window_of_position = ops.arange(rows) // projection.window
+        return ops.ones(
+            (ops.shape(positions)[0], projection.projected_length),
+            dtype=dtype,
+        )
+    window_of_position = positions // projection.window
     return ops.cast(
         ops.equal(
             ops.expand_dims(window_of_position, 1),

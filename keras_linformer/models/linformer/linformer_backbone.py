@@ -123,20 +123,8 @@ class LinformerBackbone(Backbone):
         )
 
         # === Layers ===
-        self.token_embedding = ReversibleEmbedding(
-            input_dim=vocabulary_size,
-            output_dim=hidden_dim,
-            embeddings_initializer=keras.initializers.TruncatedNormal(
-                stddev=0.02
-            ),
-            dtype=dtype,
-            name="token_embedding",
-        )
-        self.position_embedding = PositionEmbedding(
-            sequence_length=sequence_length,
-            initializer=keras.initializers.TruncatedNormal(stddev=0.02),
-            dtype=dtype,
-            name="position_embedding",
+        self.token_embedding, self.position_embedding = embedding_layers(
+            vocabulary_size, hidden_dim, sequence_length, dtype
         )
         self.embeddings_add = keras.layers.Add(
             dtype=dtype, name="embeddings_add"
@@ -238,6 +226,28 @@ class LinformerBackbone(Backbone):
             }
         )
         return config
+
+
+def embedding_layers(vocabulary_size, hidden_dim, sequence_length, dtype):
+    """The token and position embeddings of the Linformer backbones.
+
+    The token embedding is reversible, so language-model heads can reuse it
+    to map hidden states back to the vocabulary.
+    """
+    token_embedding = ReversibleEmbedding(
+        input_dim=vocabulary_size,
+        output_dim=hidden_dim,
+        embeddings_initializer=keras.initializers.TruncatedNormal(stddev=0.02),
+        dtype=dtype,
+        name="token_embedding",
+    )
+    position_embedding = PositionEmbedding(
+        sequence_length=sequence_length,
+        initializer=keras.initializers.TruncatedNormal(stddev=0.02),
+        dtype=dtype,
+        name="position_embedding",
+    )
+    return token_embedding, position_embedding
 
 
 def check_positive_int(name, value):

@@ -6,6 +6,9 @@ import tensorflow as tf
 from keras_hub.tokenizers import ByteTokenizer
 
 from keras_linformer.models.linformer.linformer_backbone import LinformerBackbone
+from keras_linformer.models.linformer.linformer_tokenizer import (
+    add_special_tokens,
+)
 
 BYTE_COUNT = 256
 # Special tokens take the ids after the 256 byte values, in this order.
@@ -35,19 +38,15 @@ class LinformerByteTokenizer(ByteTokenizer):
 
     ```python
     tokenizer = keras_linformer.models.LinformerByteTokenizer()
-    tokenizer(["Grüße!"])  # [[103, 114, 195, 188, 195, 159, 101, 33]]
+    tokenizer(["Héllo!"])  # [[104, 195, 169, 108, 108, 111, 33]]
+    tokenizer.detokenize([[257, 104, 105, 258]])  # ["hi"]: specials dropped
     ```
     """
 
     backbone_cls = LinformerBackbone
 
     def __init__(self, lowercase=True, **kwargs):
-        self._add_special_token("[PAD]", "pad_token")
-        self._add_special_token("[CLS]", "cls_token")
-        self._add_special_token("[SEP]", "sep_token")
-        self._add_special_token("[MASK]", "mask_token")
-        self._add_special_token("[CLS]", "start_token")
-        self._add_special_token("[SEP]", "end_token")
+        add_special_tokens(self)
         super().__init__(lowercase=lowercase, **kwargs)
 
     def vocabulary_size(self):

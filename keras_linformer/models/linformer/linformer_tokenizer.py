@@ -48,12 +48,7 @@ class LinformerTokenizer(WordPieceTokenizer):
     backbone_cls = LinformerBackbone
 
     def __init__(self, vocabulary=None, lowercase=True, **kwargs):
-        self._add_special_token("[PAD]", "pad_token")
-        self._add_special_token("[CLS]", "cls_token")
-        self._add_special_token("[SEP]", "sep_token")
-        self._add_special_token("[MASK]", "mask_token")
-        self._add_special_token("[CLS]", "start_token")
-        self._add_special_token("[SEP]", "end_token")
+        add_special_tokens(self)
         super().__init__(vocabulary=vocabulary, lowercase=lowercase, **kwargs)
 
     @classmethod
@@ -109,3 +104,21 @@ class LinformerTokenizer(WordPieceTokenizer):
             reserved_tokens=list(SPECIAL_TOKENS),
         )
         return cls(vocabulary=vocabulary, lowercase=lowercase, **kwargs)
+
+
+def add_special_tokens(tokenizer):
+    """Declares the special tokens every Linformer tokenizer has.
+
+    `start_token`/`end_token` alias `"[CLS]"`/`"[SEP]"`, so generic
+    keras-hub preprocessors (classification and language modelling) find
+    them. Called before the parent constructor, which looks up their ids.
+    """
+    for token, name in (
+        ("[PAD]", "pad_token"),
+        ("[CLS]", "cls_token"),
+        ("[SEP]", "sep_token"),
+        ("[MASK]", "mask_token"),
+        ("[CLS]", "start_token"),
+        ("[SEP]", "end_token"),
+    ):
+        tokenizer._add_special_token(token, name)
