@@ -380,8 +380,9 @@ def linformer_flops(n, k):
     return 2 * BATCH * (multiply_adds + 2 * n * k * c)
 
 
-def predicted_peak_bytes(layer_name, n, k, backend, mode):
-    """A generous estimate of a point's peak memory, to skip hopeless ones."""
+def predicted_peak_bytes(layer_name, n, k, backend):
+    """A generous estimate of a point's forward+backward peak memory, to
+    skip hopeless points."""
     activations = 16 * BATCH * n * MODEL_DIM * FLOAT32_BYTES
     if layer_name == MHA:
         # PyTorch's SDPA kernel never holds the n x n weights; XLA keeps the
@@ -389,8 +390,7 @@ def predicted_peak_bytes(layer_name, n, k, backend, mode):
         attention = 0 if backend == "torch" else BATCH * NUM_HEADS * n * n
     else:
         attention = BATCH * NUM_HEADS * n * k
-    copies = 2 if mode == "forward" else 4
-    return activations + copies * attention * FLOAT32_BYTES
+    return activations + 4 * attention * FLOAT32_BYTES
 
 
 def run_child(arguments, timeout):
@@ -443,9 +443,7 @@ def sweep(args, backend, save):
                 continue
             if layer_name == MHA and n > args.mha_max_size:
                 point["skipped"] = f"n > {args.mha_max_size}"
-            elif predicted_peak_bytes(layer_name, n, k, backend, MODES[-1]) > (
-                limit
-            ):
+            elif predicted_peak_bytes(layer_name, n, k, backend) > limit:
                 point["skipped"] = (
                     f"predicted memory above {args.memory_limit_gb:g} GB"
                 )

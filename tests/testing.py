@@ -176,6 +176,8 @@ def run_layer_test(
     Returns:
         The eager output, as NumPy.
     """
+    # Fixed initial weights, whatever ran before.
+    keras.utils.set_random_seed(0)
     run_serialization_test(cls(**init_kwargs))
 
     layer = cls(**init_kwargs)
@@ -248,27 +250,54 @@ def run_mixed_precision_test(cls, init_kwargs, input_data, policy):
         assert sublayer.variable_dtype == policy.variable_dtype, sublayer.name
 
 
-def run_in_backend(backend, code, timeout=300):
-    """Runs the Python `code` in a fresh process with `KERAS_BACKEND`.
+def start_in_backend(backend, code):
+    """Starts the Python `code` in a fresh process with `KERAS_BACKEND`.
 
-    The process starts in the repository root. Returns its stdout; fails the
-    test with the process's stderr if it exits with an error.
+    The process starts in the repository root. Start several before waiting
+    on any (`finish_in_backend`) to run them in parallel.
     """
-    env = dict(os.environ, KERAS_BACKEND=backend)
-    result = subprocess.run(
+    process = subprocess.Popen(
         [sys.executable, "-c", code],
         cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
+        env=dict(os.environ, KERAS_BACKEND=backend),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=timeout,
     )
-    if result.returncode != 0:
+    process.backend = backend
+    return process
+
+
+def finish_in_backend(process, timeout=300):
+    """Waits for a process from `start_in_backend` and returns its stdout;
+    fails the test with its stderr if it exits with an error."""
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.communicate()
+        pytest.fail(f"KERAS_BACKEND={process.backend} subprocess timed out")
+    if process.returncode != 0:
         pytest.fail(
-            f"KERAS_BACKEND={backend} subprocess failed "
-            f"(exit {result.returncode}):\n{result.stderr[-4000:]}"
+            f"KERAS_BACKEND={process.backend} subprocess failed "
+            f"(exit {process.returncode}):\n{stderr[-4000:]}"
         )
-    return result.stdout
+    return stdout
+
+
+def run_in_backend(backend, code, timeout=300):
+    """Runs the Python `code` in a fresh process with `KERAS_BACKEND` and
+    returns its stdout (see `start_in_backend`)."""
+    return finish_in_backend(start_in_backend(backend, code), timeout)
+
+
+def import_example(name):
+    """Imports `examples/<name>.py` as a module (examples are not a package)."""
+    path = os.path.join(REPO_ROOT, "examples", f"{name}.py")
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 # === Tiny text classification data and model (models, examples) ===
@@ -326,12 +355,3 @@ def tflite_runner(path, signature="serving_default"):
 def tflite_op_names(interpreter):
     """The names of the ops a LiteRT interpreter's model uses."""
     return {op["op_name"] for op in interpreter._get_ops_details()}
-
-
-def import_example(name):
-    """Imports `examples/<name>.py` as a module (examples are not a package)."""
-    path = os.path.join(REPO_ROOT, "examples", f"{name}.py")
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module

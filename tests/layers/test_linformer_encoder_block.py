@@ -12,9 +12,10 @@ from keras_linformer.layers.sequence_projection import PROJECTION_KINDS
 from tests.testing import BACKEND
 from tests.testing import BACKENDS
 from tests.testing import MIXED_PRECISION_POLICIES
-from tests.testing import run_in_backend
+from tests.testing import finish_in_backend
 from tests.testing import run_layer_test
 from tests.testing import run_mixed_precision_test
+from tests.testing import start_in_backend
 from tests.testing import to_numpy
 
 BATCH, LENGTH, DIM, HEADS, N, K = 2, 12, 8, 2, 16, 4
@@ -226,18 +227,6 @@ def test_layerwise_shared_projection_is_saved_once(tmp_path):
     )
 
 
-@pytest.fixture(scope="module")
-def saved_model_and_outputs(tmp_path_factory):
-    """A small model saved by this backend, its inputs and outputs."""
-    directory = tmp_path_factory.mktemp(f"saved_on_{BACKEND}")
-    keras.utils.set_random_seed(0)
-    model = shared_projection_model()
-    x = random_inputs()
-    model.save(str(directory / "model.keras"))
-    np.save(directory / "inputs.npy", x)
-    return directory, to_numpy(model(x))
-
-
 LOAD_AND_PREDICT = """
 import numpy as np, keras
 import keras_linformer
@@ -246,15 +235,38 @@ model = keras.saving.load_model(directory + "/model.keras")
 x = np.load(directory + "/inputs.npy")
 np.save(directory + "/outputs_{backend}.npy", keras.ops.convert_to_numpy(model(x)))
 """
+OTHER_BACKENDS = [b for b in BACKENDS if b != BACKEND]
 
 
-@pytest.mark.parametrize("backend", [b for b in BACKENDS if b != BACKEND])
+@pytest.fixture(scope="module")
+def loads_on_other_backends(tmp_path_factory):
+    """Saves a small model on this backend and starts loading it, and
+    predicting, on each other backend (in parallel processes)."""
+    directory = tmp_path_factory.mktemp(f"saved_on_{BACKEND}")
+    keras.utils.set_random_seed(0)
+    model = shared_projection_model()
+    x = random_inputs()
+    model.save(str(directory / "model.keras"))
+    np.save(directory / "inputs.npy", x)
+    processes = {
+        backend: start_in_backend(
+            backend,
+            LOAD_AND_PREDICT.format(directory=str(directory), backend=backend),
+        )
+        for backend in OTHER_BACKENDS
+    }
+    yield directory, to_numpy(model(x)), processes
+    for process in processes.values():
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+
+
+@pytest.mark.parametrize("backend", OTHER_BACKENDS)
 def test_keras_file_saved_here_loads_on_other_backend(
-    saved_model_and_outputs, backend
+    loads_on_other_backends, backend
 ):
-    directory, expected = saved_model_and_outputs
-    run_in_backend(
-        backend, LOAD_AND_PREDICT.format(directory=str(directory), backend=backend)
-    )
+    directory, expected, processes = loads_on_other_backends
+    finish_in_backend(processes[backend])
     outputs = np.load(directory / f"outputs_{backend}.npy")
     np.testing.assert_allclose(outputs, expected, atol=1e-5, rtol=0)
