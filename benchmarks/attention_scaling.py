@@ -169,7 +169,8 @@ def parse_args():
     for name in ("sizes", "projected_lengths"):
         values = getattr(args, name)
         if values is not None and min(values) < 1:
-            parser.error(f"--{name.replace('_', '-')} must be positive: {values}")
+            flag = "--" + name.replace("_", "-")
+            parser.error(f"{flag} must be positive. Received: {values}")
     if args.repeats < 1:
         parser.error(f"--repeats must be positive: {args.repeats}")
     return args
@@ -674,7 +675,8 @@ def main():
 
     def save(points):
         points = merge_points(earlier, [dict(p, **run_facts) for p in points])
-        return write_results(points, backend, out, copy=not (args.quick or args.out))
+        copy = not (args.quick or args.out)
+        return write_results(points, backend, out, copy)
 
     report, written = save(sweep(args, backend, save))
     print(report)

