@@ -418,7 +418,7 @@ class LinformerAttention(keras.layers.Layer):
         def clone(initializer):
             return initializer.__class__.from_config(initializer.get_config())
 
-        return keras.layers.EinsumDense(
+        dense = keras.layers.EinsumDense(
             equation,
             output_shape=output_shape,
             bias_axes=bias_axes if self._use_bias else None,
@@ -432,6 +432,10 @@ class LinformerAttention(keras.layers.Layer):
             dtype=self.dtype_policy,
             name=name,
         )
+        # A masked query (e.g. from `mask_zero=True`) passes its mask through
+        # the query projection rather than warning that it is dropped.
+        dense.supports_masking = True
+        return dense
 
     def call(
         self,
@@ -484,6 +488,10 @@ class LinformerAttention(keras.layers.Layer):
         key_heads = self._split_heads(key_compressed, self._key_dense)
         value_heads = self._split_heads(value_compressed, self._value_dense)
 
+        if self._key_projection.kind == "linear":
+            # Its slots are all valid or all empty in a row: a bias that is
+            # uniform over a row cannot change the softmax, so skip it.
+            slot_mask = None
         output, scores = self._compute_attention(
             query_heads,
             key_heads,

@@ -55,8 +55,9 @@ class SequenceProjection(keras.layers.Layer):
         A tuple `(projected, slot_mask)`. `projected` has shape
         `(batch, k, channels)`, or `(batch, k, num_heads, channels)` for a
         per-head projection. `slot_mask` is a boolean `(batch, k)` tensor that
-        is False for slots whose window holds no real position, or `None` for
-        the `"linear"` kind, whose every slot sees the whole sequence.
+        is False for slots whose window holds no real position (for the
+        `"linear"` kind, whose every slot sees the whole sequence: False only
+        in rows without any real position).
 
     Example:
 
@@ -153,8 +154,18 @@ class SequenceProjection(keras.layers.Layer):
                 ops.expand_dims(mask, -1), inputs, ops.zeros_like(inputs)
             )
         if self.kind == "linear":
-            return self._project_linear(inputs), None
+            return self._project_linear(inputs), self._linear_slot_mask(
+                inputs, mask
+            )
         return self._project_windows(inputs, mask)
+
+    def _linear_slot_mask(self, inputs, mask):
+        """Every slot of a linear projection sees the whole sequence."""
+        shape = (ops.shape(inputs)[0], self.projected_length)
+        if mask is None:
+            return ops.ones(shape, dtype="bool")
+        has_tokens = ops.any(mask, axis=1, keepdims=True)
+        return ops.broadcast_to(has_tokens, shape)
 
     def _project_linear(self, inputs):
         length = ops.shape(inputs)[1]
@@ -216,8 +227,6 @@ class SequenceProjection(keras.layers.Layer):
             (batch, self.projected_length) + heads + (channels,),
             dtype=self.compute_dtype,
         )
-        if self.kind == "linear":
-            return projected, None
         return projected, keras.KerasTensor(
             (batch, self.projected_length), dtype="bool"
         )

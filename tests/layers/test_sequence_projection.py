@@ -17,24 +17,6 @@ VARIANTS = [(kind, None) for kind in PROJECTION_KINDS] + [
     ("linear", HEADS),
     ("conv", HEADS),
 ]
-# A functional model cannot hold the `None` slot mask of the linear kind.
-NO_FUNCTIONAL_LINEAR = pytest.mark.xfail(
-    reason="kind='linear' returns slot_mask=None, which Keras functional "
-    "models reject (reported to the lead)",
-    raises=ValueError,
-    strict=True,
-)
-
-
-def functional_variants(variants):
-    return [
-        pytest.param(*v, marks=NO_FUNCTIONAL_LINEAR)
-        if v[0] == "linear"
-        else v
-        for v in variants
-    ]
-
-
 def random_inputs(seed=0, length=LENGTH):
     rng = np.random.default_rng(seed)
     return rng.normal(size=(BATCH, length, CHANNELS)).astype("float32")
@@ -64,6 +46,8 @@ def reference_projection(layer, x, mask):
             real = [p for p in positions if mask[b, p]]
             slot_mask[b, slot] = bool(real)
             if layer.kind == "linear":
+                # Every linear slot sees the whole row.
+                slot_mask[b, slot] = bool(mask[b].any())
                 if layer.per_head:
                     projected[b, slot] = np.einsum(
                         "sc,hs->hc", x[b], kernel[:, :LENGTH, slot]
@@ -77,10 +61,10 @@ def reference_projection(layer, x, mask):
             elif layer.kind == "conv":
                 for offset, p in enumerate(positions):
                     projected[b, slot] += kernel[offset] * x[b, p]
-    return projected, (None if layer.kind == "linear" else slot_mask)
+    return projected, slot_mask
 
 
-@pytest.mark.parametrize("kind, num_heads", functional_variants(VARIANTS))
+@pytest.mark.parametrize("kind, num_heads", VARIANTS)
 def test_layer_checks_and_gradients(kind, num_heads):
     heads = () if num_heads is None else (num_heads,)
     run_layer_test(
@@ -89,7 +73,7 @@ def test_layer_checks_and_gradients(kind, num_heads):
         {"inputs": random_inputs(), "mask": padding_mask()},
         expected_output_shape=(
             (BATCH, K) + heads + (CHANNELS,),
-            None if kind == "linear" else (BATCH, K),
+            (BATCH, K),
         ),
         run_training_check=kind in ("linear", "conv"),
     )
@@ -102,10 +86,7 @@ def test_matches_reference(kind, num_heads):
     projected, slot_mask = layer(x, mask=mask)
     expected, expected_slot_mask = reference_projection(layer, x, mask)
     np.testing.assert_allclose(to_numpy(projected), expected, atol=1e-5)
-    if expected_slot_mask is None:
-        assert slot_mask is None
-    else:
-        np.testing.assert_array_equal(to_numpy(slot_mask), expected_slot_mask)
+    np.testing.assert_array_equal(to_numpy(slot_mask), expected_slot_mask)
 
 
 @pytest.mark.parametrize("kind, num_heads", VARIANTS)
@@ -125,7 +106,7 @@ def test_padding_is_invisible(kind, num_heads):
 
 @pytest.mark.parametrize("policy", MIXED_PRECISION_POLICIES)
 @pytest.mark.parametrize(
-    "kind, num_heads", functional_variants([(kind, None) for kind in PROJECTION_KINDS])
+    "kind, num_heads", [(kind, None) for kind in PROJECTION_KINDS]
 )
 def test_mixed_precision(kind, num_heads, policy):
     run_mixed_precision_test(
