@@ -354,7 +354,10 @@ def main(argv=None):
         for length in args.train_lengths:
             seconds = training_step_time(model, length)
             results["train_step_s"][name][str(length)] = seconds
-            print(f"{name}: training step @ {length}: {seconds:.2f} s", flush=True)
+            print(
+                f"{name}: training step @ {length}: {seconds:.2f} s",
+                flush=True,
+            )
     results["wall_s"] = time.time() - start
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, "generation.json"), "w") as file:

@@ -214,7 +214,7 @@ def token_windows(tokenizer, documents, sequence_length, max_tokens=None):
         # A tf.RaggedTensor on TensorFlow, nested lists on other backends.
         batch = batch.to_list() if hasattr(batch, "to_list") else batch
         for ids in batch:
-            stream += [tokenizer.start_token_id] + ids + [tokenizer.end_token_id]
+            stream += [tokenizer.start_token_id, *ids, tokenizer.end_token_id]
         if max_tokens and len(stream) > max_tokens + sequence_length:
             break
     if max_tokens:

@@ -47,7 +47,10 @@ def full_forward_logits(causal_lm, token_ids):
     return to_numpy(
         causal_lm.backbone.token_embedding(
             causal_lm.backbone(
-                {"token_ids": token_ids, "padding_mask": np.ones_like(token_ids)}
+                {
+                    "token_ids": token_ids,
+                    "padding_mask": np.ones_like(token_ids),
+                }
             ),
             reverse=True,
         )
@@ -96,7 +99,9 @@ def test_greedy_generate_is_argmax_of_repeated_full_passes(causal_lm):
     prompt = prompt_ids(causal_lm)
     model = LinformerCausalLM(causal_lm.backbone, preprocessor=None)
     model.compile(sampler="greedy")
-    generated = to_numpy(model.generate(dict(prompt), stop_token_ids=None)["token_ids"])
+    generated = to_numpy(
+        model.generate(dict(prompt), stop_token_ids=None)["token_ids"]
+    )
     token_ids = prompt["token_ids"].copy()
     is_prompt = prompt["padding_mask"].astype(bool)
     for index in range(is_prompt.sum(axis=1).min(), MAX_LENGTH):
@@ -113,7 +118,9 @@ def test_stop_tokens_end_each_row(causal_lm):
     model = LinformerCausalLM(causal_lm.backbone, preprocessor=None)
     model.compile(sampler="greedy")
     prompt = prompt_ids(causal_lm)
-    free = to_numpy(model.generate(dict(prompt), stop_token_ids=None)["token_ids"])
+    free = to_numpy(
+        model.generate(dict(prompt), stop_token_ids=None)["token_ids"]
+    )
     first_new = prompt["padding_mask"].sum(axis=1)
     stop = int(free[0, first_new[0]])
     output = model.generate(dict(prompt), stop_token_ids=(stop,))
