@@ -365,9 +365,6 @@ class LinformerDecoderBlock(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        projection = self.projection
-        if isinstance(projection, SequenceProjection):
-            projection = keras.saving.serialize_keras_object(projection)
         config.update(
             {
                 "intermediate_dim": self.intermediate_dim,
@@ -386,7 +383,10 @@ class LinformerDecoderBlock(keras.layers.Layer):
                     self.bias_initializer
                 ),
                 "normalize_first": self.normalize_first,
-                "projection": projection,
+                # A shared `SequenceProjection` stays an object: Keras
+                # serializes it in its object-sharing scope, so layers
+                # sharing it save and load one copy.
+                "projection": self.projection,
                 "parameter_sharing": self.parameter_sharing,
             }
         )

@@ -116,16 +116,32 @@ def test_non_causal_call_sees_the_future():
     assert np.abs(first - changed_first).max() > 1e-4
 
 
-def test_layerwise_shared_projection_round_trips():
+def test_layerwise_shared_projection_is_saved_once(tmp_path):
     projection = SequenceProjection(N, K)
-    block = LinformerDecoderBlock(
-        **block_kwargs(
-            projection=projection, sequence_length=None, projected_length=None
-        )
+    inputs = keras.Input((LENGTH, DIM))
+    x = inputs
+    for _ in range(2):
+        x = LinformerDecoderBlock(
+            **block_kwargs(
+                projection=projection,
+                sequence_length=None,
+                projected_length=None,
+            )
+        )(x)
+    model = keras.Model(inputs, x)
+    run_serialization_test(model.layers[1])
+    path = str(tmp_path / "shared.keras")
+    model.save(path)
+    restored = keras.saving.load_model(path)
+    first, second = (
+        layer._self_attention_layer.key_projection
+        for layer in restored.layers[1:]
     )
-    block(random_inputs())
-    assert block._self_attention_layer.key_projection is projection
-    run_serialization_test(block)
+    assert first is second
+    x = random_inputs()
+    np.testing.assert_allclose(
+        to_numpy(restored(x)), to_numpy(model(x)), atol=1e-6
+    )
 
 
 def test_saved_model_round_trip(tmp_path):
