@@ -301,19 +301,22 @@ def main(argv=None):
         return run_worker(args)
     import keras
 
+    os.makedirs(args.out, exist_ok=True)
+    json_path = os.path.join(args.out, "classification_quality.json")
     results = [bag_of_words(args)]
     for sequence_length in args.sequence_lengths:
         for model in MODELS:
             results.append(run_in_process(args, model, sequence_length))
+            # Saved after every run, so a long run that is stopped keeps
+            # what it measured.
+            with open(json_path, "w") as file:
+                json.dump({"settings": vars(args), "results": results}, file)
     table = markdown_table(results)
     print(f"\nBackend: {keras.backend.backend()}, {os.cpu_count()} CPUs, "
           f"{args.epochs} epochs, batch {args.batch_size}, "
           f"k={args.projected_length}, hidden {args.hidden_dim}, "
           f"{args.num_layers} layer(s)\n")
     print(table)
-    os.makedirs(args.out, exist_ok=True)
-    with open(os.path.join(args.out, "classification_quality.json"), "w") as f:
-        json.dump({"settings": vars(args), "results": results}, f, indent=1)
     plot(results, os.path.join(args.out, "classification_quality.png"))
     print(f"\nWrote {args.out}/classification_quality.json and .png")
 
