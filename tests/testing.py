@@ -355,3 +355,32 @@ def tflite_runner(path, signature="serving_default"):
 def tflite_op_names(interpreter):
     """The names of the ops a LiteRT interpreter's model uses."""
     return {op["op_name"] for op in interpreter._get_ops_details()}
+
+
+def example_error_message(example, argv):
+    """The one-line error an example script's `main(argv)` exits with."""
+    with pytest.raises(SystemExit) as raised:
+        example.main(argv)
+    message = str(raised.value.code)
+    assert "\n" not in message
+    return message
+
+
+def example_usage_error(example, argv, capsys):
+    """What an example's option parser prints when it rejects `argv`."""
+    with pytest.raises(SystemExit) as raised:
+        example.parse_args(argv)
+    assert raised.value.code == 2
+    return capsys.readouterr().err
+
+
+def example_script_stderr_lines(example, argv):
+    """Runs `python examples/<name>.py argv`, which must fail; its stderr."""
+    result = subprocess.run(
+        [sys.executable, example.__file__, *argv],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1
+    return result.stderr.strip().splitlines()

@@ -672,30 +672,27 @@ class LinformerAttention(keras.layers.Layer):
                 # sharing it save and load one copy.
                 "projection": self._projection,
                 "parameter_sharing": self._parameter_sharing,
-                "kernel_initializer": keras.initializers.serialize(
-                    self._kernel_initializer
-                ),
-                "bias_initializer": keras.initializers.serialize(
-                    self._bias_initializer
-                ),
-                "projection_initializer": keras.initializers.serialize(
-                    self._projection_initializer
-                ),
-                "kernel_regularizer": keras.regularizers.serialize(
-                    self._kernel_regularizer
-                ),
-                "bias_regularizer": keras.regularizers.serialize(
-                    self._bias_regularizer
-                ),
-                "activity_regularizer": keras.regularizers.serialize(
-                    self._activity_regularizer
-                ),
-                "kernel_constraint": keras.constraints.serialize(
-                    self._kernel_constraint
-                ),
-                "bias_constraint": keras.constraints.serialize(
-                    self._bias_constraint
-                ),
+            }
+        )
+        serializers = {
+            "initializer": keras.initializers.serialize,
+            "regularizer": keras.regularizers.serialize,
+            "constraint": keras.constraints.serialize,
+        }
+        for name in (
+            "kernel_initializer",
+            "bias_initializer",
+            "projection_initializer",
+            "kernel_regularizer",
+            "bias_regularizer",
+            "activity_regularizer",
+            "kernel_constraint",
+            "bias_constraint",
+        ):
+            serialize = serializers[name.rsplit("_", 1)[1]]
+            config[name] = serialize(getattr(self, "_" + name))
+        config.update(
+            {
                 "seed": self.seed,
                 "causal": self._causal,
                 "chunk_size": self._chunk_size,

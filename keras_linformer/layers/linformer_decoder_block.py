@@ -1,19 +1,17 @@
 """A Transformer decoder block with causal Linformer self-attention."""
 
 import keras
-from keras import ops
 
 from keras_linformer.backend_utils import keras_mask
 from keras_linformer.layers.causal_linformer_attention import (
     check_causal_projection,
 )
-from keras_linformer.layers.linformer_attention import LinformerAttention
-from keras_linformer.layers.linformer_encoder_block import clone_initializer
 from keras_linformer.layers.sequence_projection import SequenceProjection
+from keras_linformer.layers.transformer_block_parts import LinformerBlockBase
 
 
 @keras.saving.register_keras_serializable(package="keras_linformer")
-class LinformerDecoderBlock(keras.layers.Layer):
+class LinformerDecoderBlock(LinformerBlockBase):
     """Transformer decoder block with linear-complexity causal attention.
 
     An alternative to `keras_hub.layers.TransformerDecoder` with the same
@@ -113,70 +111,45 @@ class LinformerDecoderBlock(keras.layers.Layer):
         parameter_sharing="headwise",
         **kwargs,
     ):
-        for name, value in (
-            ("intermediate_dim", intermediate_dim),
-            ("num_heads", num_heads),
-        ):
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(
-                    f"`{name}` must be a positive integer. Received: "
-                    f"{name}={value!r}"
-                )
-        if not 0 <= dropout < 1:
-            raise ValueError(
-                f"`dropout` must be in [0, 1). Received: dropout={dropout}"
-            )
-        if isinstance(projection, dict):
-            projection = keras.saving.deserialize_keras_object(projection)
-        check_causal_projection(
-            projection.kind
-            if isinstance(projection, SequenceProjection)
-            else projection
+        super().__init__(
+            intermediate_dim=intermediate_dim,
+            num_heads=num_heads,
+            sequence_length=sequence_length,
+            projected_length=projected_length,
+            dropout=dropout,
+            activation=activation,
+            layer_norm_epsilon=layer_norm_epsilon,
+            kernel_initializer=kernel_initializer,
+            bias_initializer=bias_initializer,
+            normalize_first=normalize_first,
+            projection=projection,
+            parameter_sharing=parameter_sharing,
+            **kwargs,
         )
-        super().__init__(**kwargs)
-        self.intermediate_dim = intermediate_dim
-        self.num_heads = num_heads
-        self.sequence_length = sequence_length
-        self.projected_length = projected_length
+        check_causal_projection(
+            self.projection.kind
+            if isinstance(self.projection, SequenceProjection)
+            else self.projection
+        )
         self.chunk_size = chunk_size
         self.encoder_sequence_length = encoder_sequence_length
-        self.dropout = dropout
-        self.activation = keras.activations.get(activation)
-        self.layer_norm_epsilon = layer_norm_epsilon
-        self.kernel_initializer = keras.initializers.get(kernel_initializer)
-        self.bias_initializer = keras.initializers.get(bias_initializer)
-        self.normalize_first = normalize_first
-        self.projection = projection
-        self.parameter_sharing = parameter_sharing
-        self.supports_masking = True
 
     def build(self, decoder_sequence_shape, encoder_sequence_shape=None):
-        hidden_dim = decoder_sequence_shape[-1]
-        head_dim = hidden_dim // self.num_heads
-        if head_dim == 0:
-            raise ValueError(
-                "The hidden size must be at least `num_heads`. Received: "
-                f"hidden_dim={hidden_dim}, num_heads={self.num_heads}"
-            )
+        head_dim = self._head_dim(decoder_sequence_shape[-1])
         shared = isinstance(self.projection, SequenceProjection)
         sequence_length = self.sequence_length
         if sequence_length is None and not shared:
             sequence_length = _known_length(
                 decoder_sequence_shape, "sequence_length", "decoder"
             )
-        self._self_attention_layer = LinformerAttention(
-            num_heads=self.num_heads,
-            key_dim=head_dim,
+        self._self_attention_layer = self._attention_layer(
+            "self_attention",
+            head_dim,
             sequence_length=sequence_length,
             projected_length=self.projected_length,
             chunk_size=self.chunk_size,
-            dropout=self.dropout,
             projection=self.projection,
             parameter_sharing=self.parameter_sharing,
-            kernel_initializer=clone_initializer(self.kernel_initializer),
-            bias_initializer=clone_initializer(self.bias_initializer),
-            dtype=self.dtype_policy,
-            name="self_attention",
         )
         self._self_attention_layer.build(
             decoder_sequence_shape, decoder_sequence_shape
@@ -198,23 +171,18 @@ class LinformerDecoderBlock(keras.layers.Layer):
             kind = (
                 self.projection.kind if shared else self.projection
             )
-            self._cross_attention_layer = LinformerAttention(
-                num_heads=self.num_heads,
-                key_dim=head_dim,
+            self._cross_attention_layer = self._attention_layer(
+                "cross_attention",
+                head_dim,
                 sequence_length=encoder_length,
                 projected_length=min(
                     self._self_attention_layer.projected_length,
                     encoder_length,
                 ),
-                dropout=self.dropout,
                 projection=kind,
                 parameter_sharing=(
                     "key_value" if shared else self.parameter_sharing
                 ),
-                kernel_initializer=clone_initializer(self.kernel_initializer),
-                bias_initializer=clone_initializer(self.bias_initializer),
-                dtype=self.dtype_policy,
-                name="cross_attention",
             )
             self._cross_attention_layer.build(
                 decoder_sequence_shape, encoder_sequence_shape
@@ -225,42 +193,12 @@ class LinformerDecoderBlock(keras.layers.Layer):
             self._cross_attention_dropout = self._dropout_layer(
                 "cross_attention_dropout"
             )
-        self._feedforward_intermediate_dense = keras.layers.Dense(
-            self.intermediate_dim,
-            activation=self.activation,
-            kernel_initializer=clone_initializer(self.kernel_initializer),
-            bias_initializer=clone_initializer(self.bias_initializer),
-            dtype=self.dtype_policy,
-            name="feedforward_intermediate_dense",
-        )
-        self._feedforward_intermediate_dense.build(decoder_sequence_shape)
-        self._feedforward_output_dense = keras.layers.Dense(
-            hidden_dim,
-            kernel_initializer=clone_initializer(self.kernel_initializer),
-            bias_initializer=clone_initializer(self.bias_initializer),
-            dtype=self.dtype_policy,
-            name="feedforward_output_dense",
-        )
-        self._feedforward_output_dense.build(
-            tuple(decoder_sequence_shape[:-1]) + (self.intermediate_dim,)
-        )
+        self._build_feedforward_dense(decoder_sequence_shape)
         self._feedforward_layer_norm = self._layer_norm(
             "feedforward_layer_norm", decoder_sequence_shape
         )
         self._feedforward_dropout = self._dropout_layer("feedforward_dropout")
         self.built = True
-
-    def _layer_norm(self, name, shape):
-        layer = keras.layers.LayerNormalization(
-            epsilon=self.layer_norm_epsilon, dtype=self.dtype_policy, name=name
-        )
-        layer.build(shape)
-        return layer
-
-    def _dropout_layer(self, name):
-        return keras.layers.Dropout(
-            rate=self.dropout, dtype=self.dtype_policy, name=name
-        )
 
     def cache_shape(self, batch_size):
         """The fixed shape of this block's `self_attention_cache`."""
@@ -304,10 +242,10 @@ class LinformerDecoderBlock(keras.layers.Layer):
             )
         if decoder_padding_mask is None:
             decoder_padding_mask = keras_mask(decoder_sequence)
-        x = decoder_sequence
-        residual = x
-        if self.normalize_first:
-            x = self._self_attention_layer_norm(x)
+        residual = decoder_sequence
+        x = self._sublayer_input(
+            decoder_sequence, self._self_attention_layer_norm
+        )
         attention = self._self_attention_layer(
             query=x,
             value=x,
@@ -322,17 +260,19 @@ class LinformerDecoderBlock(keras.layers.Layer):
             x = attention
         else:
             x, self_attention_cache = attention
-        x = self._self_attention_dropout(x, training=training)
-        x = ops.add(x, residual)
-        if not self.normalize_first:
-            x = self._self_attention_layer_norm(x)
+        x = self._sublayer_output(
+            x,
+            residual,
+            self._self_attention_layer_norm,
+            self._self_attention_dropout,
+            training,
+        )
 
         if has_cross_attention:
             if encoder_padding_mask is None:
                 encoder_padding_mask = keras_mask(encoder_sequence)
             residual = x
-            if self.normalize_first:
-                x = self._cross_attention_layer_norm(x)
+            x = self._sublayer_input(x, self._cross_attention_layer_norm)
             x = self._cross_attention_layer(
                 query=x,
                 value=encoder_sequence,
@@ -340,20 +280,15 @@ class LinformerDecoderBlock(keras.layers.Layer):
                 attention_mask=encoder_attention_mask,
                 training=training,
             )
-            x = self._cross_attention_dropout(x, training=training)
-            x = ops.add(x, residual)
-            if not self.normalize_first:
-                x = self._cross_attention_layer_norm(x)
+            x = self._sublayer_output(
+                x,
+                residual,
+                self._cross_attention_layer_norm,
+                self._cross_attention_dropout,
+                training,
+            )
 
-        residual = x
-        if self.normalize_first:
-            x = self._feedforward_layer_norm(x)
-        x = self._feedforward_intermediate_dense(x)
-        x = self._feedforward_output_dense(x)
-        x = self._feedforward_dropout(x, training=training)
-        x = ops.add(x, residual)
-        if not self.normalize_first:
-            x = self._feedforward_layer_norm(x)
+        x = self._feedforward(x, training)
         if self_attention_cache is not None:
             return x, self_attention_cache
         return x
@@ -367,27 +302,8 @@ class LinformerDecoderBlock(keras.layers.Layer):
         config = super().get_config()
         config.update(
             {
-                "intermediate_dim": self.intermediate_dim,
-                "num_heads": self.num_heads,
-                "sequence_length": self.sequence_length,
-                "projected_length": self.projected_length,
                 "chunk_size": self.chunk_size,
                 "encoder_sequence_length": self.encoder_sequence_length,
-                "dropout": self.dropout,
-                "activation": keras.activations.serialize(self.activation),
-                "layer_norm_epsilon": self.layer_norm_epsilon,
-                "kernel_initializer": keras.initializers.serialize(
-                    self.kernel_initializer
-                ),
-                "bias_initializer": keras.initializers.serialize(
-                    self.bias_initializer
-                ),
-                "normalize_first": self.normalize_first,
-                # A shared `SequenceProjection` stays an object: Keras
-                # serializes it in its object-sharing scope, so layers
-                # sharing it save and load one copy.
-                "projection": self.projection,
-                "parameter_sharing": self.parameter_sharing,
             }
         )
         return config

@@ -1,21 +1,14 @@
 """A Transformer encoder block with Linformer self-attention."""
 
 import keras
-from keras import ops
 
 from keras_linformer.backend_utils import keras_mask
-
-from keras_linformer.layers.linformer_attention import LinformerAttention
 from keras_linformer.layers.sequence_projection import SequenceProjection
-
-
-def clone_initializer(initializer):
-    """A fresh copy, so sublayers do not draw identical initial values."""
-    return initializer.__class__.from_config(initializer.get_config())
+from keras_linformer.layers.transformer_block_parts import LinformerBlockBase
 
 
 @keras.saving.register_keras_serializable(package="keras_linformer")
-class LinformerEncoderBlock(keras.layers.Layer):
+class LinformerEncoderBlock(LinformerBlockBase):
     """Transformer encoder block with linear-complexity self-attention.
 
     A drop-in alternative to `keras_hub.layers.TransformerEncoder`: the same
@@ -67,60 +60,8 @@ class LinformerEncoderBlock(keras.layers.Layer):
      - [Vaswani et al., 2017](https://arxiv.org/abs/1706.03762)
     """
 
-    def __init__(
-        self,
-        intermediate_dim,
-        num_heads,
-        sequence_length=None,
-        projected_length=None,
-        dropout=0,
-        activation="relu",
-        layer_norm_epsilon=1e-05,
-        kernel_initializer="glorot_uniform",
-        bias_initializer="zeros",
-        normalize_first=False,
-        projection="linear",
-        parameter_sharing="headwise",
-        **kwargs,
-    ):
-        for name, value in (
-            ("intermediate_dim", intermediate_dim),
-            ("num_heads", num_heads),
-        ):
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(
-                    f"`{name}` must be a positive integer. Received: "
-                    f"{name}={value!r}"
-                )
-        if not 0 <= dropout < 1:
-            raise ValueError(
-                f"`dropout` must be in [0, 1). Received: dropout={dropout}"
-            )
-        if isinstance(projection, dict):
-            projection = keras.saving.deserialize_keras_object(projection)
-        super().__init__(**kwargs)
-        self.intermediate_dim = intermediate_dim
-        self.num_heads = num_heads
-        self.sequence_length = sequence_length
-        self.projected_length = projected_length
-        self.dropout = dropout
-        self.activation = keras.activations.get(activation)
-        self.layer_norm_epsilon = layer_norm_epsilon
-        self.kernel_initializer = keras.initializers.get(kernel_initializer)
-        self.bias_initializer = keras.initializers.get(bias_initializer)
-        self.normalize_first = normalize_first
-        self.projection = projection
-        self.parameter_sharing = parameter_sharing
-        self.supports_masking = True
-
     def build(self, inputs_shape):
-        hidden_dim = inputs_shape[-1]
-        key_dim = hidden_dim // self.num_heads
-        if key_dim == 0:
-            raise ValueError(
-                "The hidden size must be at least `num_heads`. Received: "
-                f"hidden_dim={hidden_dim}, num_heads={self.num_heads}"
-            )
+        key_dim = self._head_dim(inputs_shape[-1])
         sequence_length = self.sequence_length
         if sequence_length is None and not isinstance(
             self.projection, SequenceProjection
@@ -132,63 +73,27 @@ class LinformerEncoderBlock(keras.layers.Layer):
                     f"built on a variable-length shape. Received: "
                     f"inputs_shape={tuple(inputs_shape)}"
                 )
-        self._self_attention_layer = LinformerAttention(
-            num_heads=self.num_heads,
-            key_dim=key_dim,
+        self._self_attention_layer = self._attention_layer(
+            "self_attention_layer",
+            key_dim,
             sequence_length=sequence_length,
             projected_length=self.projected_length,
-            dropout=self.dropout,
             projection=self.projection,
             parameter_sharing=self.parameter_sharing,
-            kernel_initializer=clone_initializer(self.kernel_initializer),
-            bias_initializer=clone_initializer(self.bias_initializer),
-            dtype=self.dtype_policy,
-            name="self_attention_layer",
         )
         self._self_attention_layer.build(inputs_shape, inputs_shape)
         self._self_attention_layer_norm = self._layer_norm(
             "self_attention_layer_norm", inputs_shape
         )
-        self._self_attention_dropout = keras.layers.Dropout(
-            rate=self.dropout,
-            dtype=self.dtype_policy,
-            name="self_attention_dropout",
+        self._self_attention_dropout = self._dropout_layer(
+            "self_attention_dropout"
         )
         self._feedforward_layer_norm = self._layer_norm(
             "feedforward_layer_norm", inputs_shape
         )
-        self._feedforward_intermediate_dense = keras.layers.Dense(
-            self.intermediate_dim,
-            activation=self.activation,
-            kernel_initializer=clone_initializer(self.kernel_initializer),
-            bias_initializer=clone_initializer(self.bias_initializer),
-            dtype=self.dtype_policy,
-            name="feedforward_intermediate_dense",
-        )
-        self._feedforward_intermediate_dense.build(inputs_shape)
-        self._feedforward_output_dense = keras.layers.Dense(
-            hidden_dim,
-            kernel_initializer=clone_initializer(self.kernel_initializer),
-            bias_initializer=clone_initializer(self.bias_initializer),
-            dtype=self.dtype_policy,
-            name="feedforward_output_dense",
-        )
-        self._feedforward_output_dense.build(
-            tuple(inputs_shape[:-1]) + (self.intermediate_dim,)
-        )
-        self._feedforward_dropout = keras.layers.Dropout(
-            rate=self.dropout,
-            dtype=self.dtype_policy,
-            name="feedforward_dropout",
-        )
+        self._build_feedforward_dense(inputs_shape)
+        self._feedforward_dropout = self._dropout_layer("feedforward_dropout")
         self.built = True
-
-    def _layer_norm(self, name, inputs_shape):
-        layer = keras.layers.LayerNormalization(
-            epsilon=self.layer_norm_epsilon, dtype=self.dtype_policy, name=name
-        )
-        layer.build(inputs_shape)
-        return layer
 
     def call(
         self,
@@ -200,10 +105,8 @@ class LinformerEncoderBlock(keras.layers.Layer):
     ):
         if padding_mask is None:
             padding_mask = keras_mask(inputs)
-        x = inputs
-        residual = x
-        if self.normalize_first:
-            x = self._self_attention_layer_norm(x)
+        residual = inputs
+        x = self._sublayer_input(inputs, self._self_attention_layer_norm)
         attention = self._self_attention_layer(
             query=x,
             value=x,
@@ -216,50 +119,17 @@ class LinformerEncoderBlock(keras.layers.Layer):
             x, attention_scores = attention
         else:
             x = attention
-        x = self._self_attention_dropout(x, training=training)
-        x = ops.add(x, residual)
-        if not self.normalize_first:
-            x = self._self_attention_layer_norm(x)
-
-        residual = x
-        if self.normalize_first:
-            x = self._feedforward_layer_norm(x)
-        x = self._feedforward_intermediate_dense(x)
-        x = self._feedforward_output_dense(x)
-        x = self._feedforward_dropout(x, training=training)
-        x = ops.add(x, residual)
-        if not self.normalize_first:
-            x = self._feedforward_layer_norm(x)
+        x = self._sublayer_output(
+            x,
+            residual,
+            self._self_attention_layer_norm,
+            self._self_attention_dropout,
+            training,
+        )
+        x = self._feedforward(x, training)
         if return_attention_scores:
             return x, attention_scores
         return x
 
     def compute_output_shape(self, inputs_shape):
         return inputs_shape
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "intermediate_dim": self.intermediate_dim,
-                "num_heads": self.num_heads,
-                "sequence_length": self.sequence_length,
-                "projected_length": self.projected_length,
-                "dropout": self.dropout,
-                "activation": keras.activations.serialize(self.activation),
-                "layer_norm_epsilon": self.layer_norm_epsilon,
-                "kernel_initializer": keras.initializers.serialize(
-                    self.kernel_initializer
-                ),
-                "bias_initializer": keras.initializers.serialize(
-                    self.bias_initializer
-                ),
-                "normalize_first": self.normalize_first,
-                # A shared `SequenceProjection` stays an object: Keras
-                # serializes it in its object-sharing scope, so layers
-                # sharing it save and load one copy.
-                "projection": self.projection,
-                "parameter_sharing": self.parameter_sharing,
-            }
-        )
-        return config

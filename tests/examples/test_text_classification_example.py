@@ -1,26 +1,16 @@
-import importlib.util
 import os
-import subprocess
-import sys
 
 import keras_hub
 import numpy as np
 import pytest
 
 import keras_linformer
-from tests.testing import REPO_ROOT
+from tests.testing import example_error_message
+from tests.testing import example_script_stderr_lines
+from tests.testing import example_usage_error
+from tests.testing import import_example
 
-SCRIPT = os.path.join(REPO_ROOT, "examples", "text_classification.py")
-
-
-def load_example():
-    spec = importlib.util.spec_from_file_location("text_classification", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-example = load_example()
+example = import_example("text_classification")
 
 
 def write_folder(root, texts_per_class):
@@ -38,14 +28,6 @@ def write_csv(path, header, rows):
         for row in rows:
             file.write(",".join(row) + "\n")
     return str(path)
-
-
-def error_message(argv):
-    with pytest.raises(SystemExit) as raised:
-        example.main(argv)
-    message = str(raised.value.code)
-    assert "\n" not in message
-    return message
 
 
 def test_folder_layout_is_read_with_labels_from_folder_names(tmp_path):
@@ -93,7 +75,7 @@ def test_bad_input_ends_with_a_one_line_error(tmp_path, case, expected):
         argv = ["--csv", path]
     else:
         argv = ["--csv", str(tmp_path / "none.csv")]
-    assert expected in error_message(argv)
+    assert expected in example_error_message(example, argv)
 
 
 @pytest.mark.parametrize(
@@ -107,21 +89,13 @@ def test_bad_input_ends_with_a_one_line_error(tmp_path, case, expected):
     ],
 )
 def test_bad_options_are_usage_errors(capsys, argv, expected):
-    with pytest.raises(SystemExit) as raised:
-        example.parse_args(argv)
-    assert raised.value.code == 2
-    assert expected in capsys.readouterr().err
+    assert expected in example_usage_error(example, argv, capsys)
 
 
 def test_script_prints_no_traceback(tmp_path):
-    result = subprocess.run(
-        [sys.executable, SCRIPT, "--data", str(tmp_path / "nowhere")],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 1
-    assert result.stderr.strip().splitlines() == [
+    assert example_script_stderr_lines(
+        example, ["--data", str(tmp_path / "nowhere")]
+    ) == [
         f"text_classification.py: error: --data folder "
         f"'{tmp_path / 'nowhere'}' does not exist"
     ]

@@ -1,39 +1,19 @@
-import importlib.util
-import os
-import subprocess
-import sys
-
 import keras_hub
 import pytest
 
 import keras_linformer
-from tests.testing import REPO_ROOT
+from tests.testing import example_error_message
+from tests.testing import example_script_stderr_lines
+from tests.testing import example_usage_error
+from tests.testing import import_example
 
-SCRIPT = os.path.join(REPO_ROOT, "examples", "text_generation.py")
-
-
-def load_example():
-    spec = importlib.util.spec_from_file_location("text_generation", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-example = load_example()
+example = import_example("text_generation")
 
 
 def write_text(path, paragraphs):
     with open(path, "w") as file:
         file.write("\n\n".join(paragraphs))
     return str(path)
-
-
-def error_message(argv):
-    with pytest.raises(SystemExit) as raised:
-        example.main(argv)
-    message = str(raised.value.code)
-    assert "\n" not in message
-    return message
 
 
 def test_paragraphs_are_documents_and_the_split_is_fixed(tmp_path):
@@ -73,7 +53,8 @@ def test_bad_input_ends_with_a_one_line_error(tmp_path, case, expected):
         path = write_text(tmp_path / "t.txt", ["just one", " "])
     else:
         path = write_text(tmp_path / "t.txt", ["a b", "c d"])
-    assert expected in error_message(["--text", path, "--verbose", "0"])
+    argv = ["--text", path, "--verbose", "0"]
+    assert expected in example_error_message(example, argv)
 
 
 @pytest.mark.parametrize(
@@ -88,21 +69,13 @@ def test_bad_input_ends_with_a_one_line_error(tmp_path, case, expected):
     ],
 )
 def test_bad_options_are_usage_errors(capsys, argv, expected):
-    with pytest.raises(SystemExit) as raised:
-        example.parse_args(argv)
-    assert raised.value.code == 2
-    assert expected in capsys.readouterr().err
+    assert expected in example_usage_error(example, argv, capsys)
 
 
 def test_script_prints_no_traceback(tmp_path):
-    result = subprocess.run(
-        [sys.executable, SCRIPT, "--text", str(tmp_path / "nowhere.txt")],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 1
-    assert result.stderr.strip().splitlines()[-1:] == [
+    assert example_script_stderr_lines(
+        example, ["--text", str(tmp_path / "nowhere.txt")]
+    )[-1:] == [
         f"text_generation.py: error: --text file "
         f"'{tmp_path / 'nowhere.txt'}' does not exist"
     ]

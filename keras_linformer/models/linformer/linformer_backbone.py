@@ -94,30 +94,20 @@ class LinformerBackbone(Backbone):
         dtype=None,
         **kwargs,
     ):
-        for name, value in (
-            ("vocabulary_size", vocabulary_size),
-            ("num_layers", num_layers),
-            ("num_heads", num_heads),
-            ("hidden_dim", hidden_dim),
-            ("intermediate_dim", intermediate_dim),
-            ("sequence_length", sequence_length),
-        ):
-            check_positive_int(name, value)
-        if hidden_dim % num_heads:
-            raise ValueError(
-                "`hidden_dim` must be divisible by `num_heads`. Received: "
-                f"hidden_dim={hidden_dim}, num_heads={num_heads}"
-            )
+        check_backbone_sizes(
+            vocabulary_size=vocabulary_size,
+            num_layers=num_layers,
+            num_heads=num_heads,
+            hidden_dim=hidden_dim,
+            intermediate_dim=intermediate_dim,
+            sequence_length=sequence_length,
+        )
         if projection not in PROJECTION_KINDS:
             raise ValueError(
                 f"`projection` must be one of {PROJECTION_KINDS}. Received: "
                 f"projection={projection!r}"
             )
-        if parameter_sharing not in PARAMETER_SHARING:
-            raise ValueError(
-                f"`parameter_sharing` must be one of {PARAMETER_SHARING}. "
-                f"Received: parameter_sharing={parameter_sharing!r}"
-            )
+        check_parameter_sharing(parameter_sharing)
         layer_projected_lengths = per_layer_lengths(
             projected_length, num_layers, parameter_sharing
         )
@@ -255,6 +245,40 @@ def check_positive_int(name, value):
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise ValueError(
             f"`{name}` must be a positive integer. Received: {name}={value!r}"
+        )
+
+
+def check_backbone_sizes(
+    vocabulary_size,
+    num_layers,
+    num_heads,
+    hidden_dim,
+    intermediate_dim,
+    sequence_length,
+):
+    """Raises a ValueError unless the sizes make a valid backbone."""
+    for name, value in (
+        ("vocabulary_size", vocabulary_size),
+        ("num_layers", num_layers),
+        ("num_heads", num_heads),
+        ("hidden_dim", hidden_dim),
+        ("intermediate_dim", intermediate_dim),
+        ("sequence_length", sequence_length),
+    ):
+        check_positive_int(name, value)
+    if hidden_dim % num_heads:
+        raise ValueError(
+            "`hidden_dim` must be divisible by `num_heads`. Received: "
+            f"hidden_dim={hidden_dim}, num_heads={num_heads}"
+        )
+
+
+def check_parameter_sharing(parameter_sharing):
+    """Raises a ValueError unless `parameter_sharing` is a known mode."""
+    if parameter_sharing not in PARAMETER_SHARING:
+        raise ValueError(
+            f"`parameter_sharing` must be one of {PARAMETER_SHARING}. "
+            f"Received: parameter_sharing={parameter_sharing!r}"
         )
 
 

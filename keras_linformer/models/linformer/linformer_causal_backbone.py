@@ -1,8 +1,6 @@
 """The causal Linformer network: embeddings and Linformer decoder blocks."""
 
 import keras
-from keras.layers import ReversibleEmbedding
-from keras_hub.layers import PositionEmbedding
 from keras_hub.models import Backbone
 
 from keras_linformer.layers.causal_linformer_attention import (
@@ -13,10 +11,13 @@ from keras_linformer.layers.linformer_decoder_block import LinformerDecoderBlock
 from keras_linformer.layers.sequence_projection import SequenceProjection
 from keras_linformer.layers.sequence_projection import validate_lengths
 from keras_linformer.models.linformer.linformer_backbone import (
-    PARAMETER_SHARING,
+    check_backbone_sizes,
 )
 from keras_linformer.models.linformer.linformer_backbone import (
-    check_positive_int,
+    check_parameter_sharing,
+)
+from keras_linformer.models.linformer.linformer_backbone import (
+    embedding_layers,
 )
 
 
@@ -105,45 +106,23 @@ class LinformerCausalBackbone(Backbone):
         dtype=None,
         **kwargs,
     ):
-        for name, value in (
-            ("vocabulary_size", vocabulary_size),
-            ("num_layers", num_layers),
-            ("num_heads", num_heads),
-            ("hidden_dim", hidden_dim),
-            ("intermediate_dim", intermediate_dim),
-            ("sequence_length", sequence_length),
-        ):
-            check_positive_int(name, value)
+        check_backbone_sizes(
+            vocabulary_size=vocabulary_size,
+            num_layers=num_layers,
+            num_heads=num_heads,
+            hidden_dim=hidden_dim,
+            intermediate_dim=intermediate_dim,
+            sequence_length=sequence_length,
+        )
         validate_lengths(sequence_length, projected_length)
         if chunk_size is not None:
             check_chunk_size(chunk_size, sequence_length)
-        if hidden_dim % num_heads:
-            raise ValueError(
-                "`hidden_dim` must be divisible by `num_heads`. Received: "
-                f"hidden_dim={hidden_dim}, num_heads={num_heads}"
-            )
         check_causal_projection(projection)
-        if parameter_sharing not in PARAMETER_SHARING:
-            raise ValueError(
-                f"`parameter_sharing` must be one of {PARAMETER_SHARING}. "
-                f"Received: parameter_sharing={parameter_sharing!r}"
-            )
+        check_parameter_sharing(parameter_sharing)
 
         # === Layers ===
-        self.token_embedding = ReversibleEmbedding(
-            input_dim=vocabulary_size,
-            output_dim=hidden_dim,
-            embeddings_initializer=keras.initializers.TruncatedNormal(
-                stddev=0.02
-            ),
-            dtype=dtype,
-            name="token_embedding",
-        )
-        self.position_embedding = PositionEmbedding(
-            sequence_length=sequence_length,
-            initializer=keras.initializers.TruncatedNormal(stddev=0.02),
-            dtype=dtype,
-            name="position_embedding",
+        self.token_embedding, self.position_embedding = embedding_layers(
+            vocabulary_size, hidden_dim, sequence_length, dtype
         )
         self.embeddings_add = keras.layers.Add(
             dtype=dtype, name="embeddings_add"

