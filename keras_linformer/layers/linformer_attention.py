@@ -21,6 +21,8 @@ from keras_linformer.layers.sequence_projection import PROJECTION_KINDS
 from keras_linformer.layers.sequence_projection import SequenceProjection
 from keras_linformer.layers.sequence_projection import check_length
 from keras_linformer.layers.sequence_projection import validate_lengths
+from keras_linformer.layers.validation import check_dropout
+from keras_linformer.layers.validation import check_positive_int
 
 PARAMETER_SHARING = ("none", "headwise", "key_value")
 
@@ -162,14 +164,11 @@ class LinformerAttention(keras.layers.Layer):
         chunk_size=None,
         **kwargs,
     ):
-        _check_positive_int("num_heads", num_heads)
-        _check_positive_int("key_dim", key_dim)
+        check_positive_int("num_heads", num_heads)
+        check_positive_int("key_dim", key_dim)
         if value_dim is not None:
-            _check_positive_int("value_dim", value_dim)
-        if not 0 <= dropout < 1:
-            raise ValueError(
-                f"`dropout` must be in [0, 1). Received: dropout={dropout}"
-            )
+            check_positive_int("value_dim", value_dim)
+        check_dropout(dropout)
         if isinstance(projection, dict):
             projection = keras.saving.deserialize_keras_object(projection)
         if isinstance(projection, SequenceProjection):
@@ -699,10 +698,3 @@ class LinformerAttention(keras.layers.Layer):
             }
         )
         return config
-
-
-def _check_positive_int(name, value):
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(
-            f"`{name}` must be a positive integer. Received: {name}={value!r}"
-        )

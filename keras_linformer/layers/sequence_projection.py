@@ -5,6 +5,8 @@ import math
 import keras
 from keras import ops
 
+from keras_linformer.layers.validation import check_positive_int
+
 PROJECTION_KINDS = ("linear", "mean_pool", "max_pool", "conv")
 PARAMETER_FREE_KINDS = ("mean_pool", "max_pool")
 
@@ -255,15 +257,8 @@ class SequenceProjection(keras.layers.Layer):
 
 def validate_lengths(sequence_length, projected_length):
     """Raises a ValueError unless `1 <= projected_length <= sequence_length`."""
-    for name, value in (
-        ("sequence_length", sequence_length),
-        ("projected_length", projected_length),
-    ):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(
-                f"`{name}` must be a positive integer. Received: "
-                f"{name}={value!r}"
-            )
+    check_positive_int("sequence_length", sequence_length)
+    check_positive_int("projected_length", projected_length)
     if projected_length > sequence_length:
         raise ValueError(
             "`projected_length` (k) must not exceed `sequence_length` (n): "

@@ -4,6 +4,8 @@ import keras
 from keras import ops
 
 from keras_linformer.layers.linformer_attention import LinformerAttention
+from keras_linformer.layers.validation import check_dropout
+from keras_linformer.layers.validation import check_positive_int
 
 
 def clone_initializer(initializer):
@@ -35,19 +37,9 @@ class LinformerBlockBase(keras.layers.Layer):
         parameter_sharing="headwise",
         **kwargs,
     ):
-        for name, value in (
-            ("intermediate_dim", intermediate_dim),
-            ("num_heads", num_heads),
-        ):
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(
-                    f"`{name}` must be a positive integer. Received: "
-                    f"{name}={value!r}"
-                )
-        if not 0 <= dropout < 1:
-            raise ValueError(
-                f"`dropout` must be in [0, 1). Received: dropout={dropout}"
-            )
+        check_positive_int("intermediate_dim", intermediate_dim)
+        check_positive_int("num_heads", num_heads)
+        check_dropout(dropout)
         if isinstance(projection, dict):
             projection = keras.saving.deserialize_keras_object(projection)
         super().__init__(**kwargs)

@@ -8,6 +8,7 @@ from keras_hub.models import Backbone
 from keras_linformer.layers.linformer_encoder_block import LinformerEncoderBlock
 from keras_linformer.layers.sequence_projection import PROJECTION_KINDS
 from keras_linformer.layers.sequence_projection import SequenceProjection
+from keras_linformer.layers.validation import check_positive_int
 
 PARAMETER_SHARING = ("none", "headwise", "key_value", "layerwise")
 
@@ -238,14 +239,6 @@ def embedding_layers(vocabulary_size, hidden_dim, sequence_length, dtype):
         name="position_embedding",
     )
     return token_embedding, position_embedding
-
-
-def check_positive_int(name, value):
-    """Raises a ValueError unless `value` is a positive int."""
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(
-            f"`{name}` must be a positive integer. Received: {name}={value!r}"
-        )
 
 
 def check_backbone_sizes(
