@@ -43,6 +43,11 @@ def parse_args(argv=None):
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--projected-length", type=int, default=64)
+    parser.add_argument(
+        "--projection",
+        choices=("linear", "mean_pool", "max_pool", "conv"),
+        default="linear",
+    )
     parser.add_argument("--hidden-dim", type=int, default=64)
     parser.add_argument("--num-layers", type=int, default=1)
     parser.add_argument("--num-heads", type=int, default=2)
@@ -63,6 +68,7 @@ def training_args(args, sequence_length):
         [
             "--sequence-length", str(sequence_length),
             "--projected-length", str(args.projected_length),
+            "--projection", args.projection,
             "--hidden-dim", str(args.hidden_dim),
             "--num-layers", str(args.num_layers),
             "--num-heads", str(args.num_heads),
@@ -234,7 +240,7 @@ def run_in_process(args, model, sequence_length):
     argv = [sys.executable, os.path.abspath(__file__), "--worker", model]
     argv += ["--sequence-length", str(sequence_length)]
     for name in (
-        "epochs", "batch_size", "projected_length", "hidden_dim",
+        "epochs", "batch_size", "projected_length", "projection", "hidden_dim",
         "num_layers", "num_heads", "vocabulary_size", "learning_rate",
     ):  # fmt: skip
         argv += ["--" + name.replace("_", "-"), str(getattr(args, name))]

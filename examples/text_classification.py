@@ -70,6 +70,12 @@ def parse_args(argv=None):
         default=64,
         help="Linformer's k: keys and values are compressed to k slots",
     )
+    parser.add_argument(
+        "--projection",
+        choices=("linear", "mean_pool", "max_pool", "conv"),
+        default="linear",
+        help="how the sequence axis is compressed from n to k",
+    )
     parser.add_argument("--vocabulary-size", type=positive_int, default=8000)
     parser.add_argument("--hidden-dim", type=positive_int, default=64)
     parser.add_argument("--num-layers", type=positive_int, default=1)
@@ -209,6 +215,7 @@ def build_classifier(train_texts, num_classes, args):
         intermediate_dim=2 * args.hidden_dim,
         sequence_length=args.sequence_length,
         projected_length=args.projected_length,
+        projection=args.projection,
         dropout=args.dropout,
     )
     return keras_linformer.LinformerTextClassifier(
