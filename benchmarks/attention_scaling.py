@@ -5,8 +5,8 @@ Measures forward and forward+backward time and peak memory of
 and `keras.layers.MultiHeadAttention`, batch 1, 8 heads of 64 (model dim
 512), self-attention over n positions, on the backend chosen with
 `KERAS_BACKEND`. On the torch backend the PyPI `linformer` package's
-`LinformerSelfAttention` runs as a peer. Each (layer, n) point runs in its own
-subprocess so that its peak memory is its own.
+`LinformerSelfAttention` runs as a peer. Each (layer, n, mode) measurement
+runs in its own subprocess so that its peak memory is its own.
 
 Timing uses each backend's compiled path: TensorFlow `tf.function(
 jit_compile=True)` of the model call (gradients with `tf.GradientTape`), JAX
@@ -18,15 +18,16 @@ weight.
 
 Peak memory is the highest resident set size during the timed calls minus
 the resident set size after imports, model build and inputs, before the
-first warm-up; resetting the kernel's peak-RSS counter (VmHWM) after each
-warm-up leaves the transient memory of compilation out. The forward pass is
-measured first; the forward+backward figure, taken in the same process from
-the same baseline, may also hold buffers the forward pass left cached, so it
-is an upper bound (by at most the forward figure).
+warm-up call; resetting the kernel's peak-RSS counter (VmHWM) after the
+warm-up leaves the transient memory of compilation out. What the runtime and
+the compiled program keep (about 60-140 MB on TensorFlow) is included, so
+small points are dominated by it. The warm-up call's own peak (which
+includes compilation) is recorded as `first_call_peak_mb`.
 
 For each Linformer point the script also prints the fraction of this
-machine's float32 matmul rate (one large matmul, same backend, same run) that
-the layer reaches for its FLOP count.
+machine's float32 matmul rate that the layer reaches for its FLOP count. The
+rate is measured with one large matmul on the same backend in the same
+subprocess, right after the timed calls, so both see the same machine load.
 
 Usage:
 
@@ -64,7 +65,7 @@ DEFAULT_SIZES = (512, 1024, 2048, 4096, 8192, 16384, 32768, 65536)
 DEFAULT_PROJECTED_LENGTHS = (128, 256)
 QUICK_SIZES = (256, 512)
 QUICK_PROJECTED_LENGTHS = (64,)
-MATMUL_SIZE = 4096
+MATMUL_SIZE = 2048
 QUICK_MATMUL_SIZE = 512
 # Full attention is compared up to here by default; beyond, it is the O(n^2)
 # wall that Linformer exists to avoid.
@@ -152,12 +153,9 @@ def parse_args():
     )
     parser.add_argument(
         "--point",
-        nargs=3,
-        metavar=("LAYER", "N", "K"),
-        help=argparse.SUPPRESS,  # Internal: measure one point in this process.
-    )
-    parser.add_argument(
-        "--matmul-rate", type=int, metavar="SIZE", help=argparse.SUPPRESS
+        nargs=5,
+        metavar=("LAYER", "N", "K", "MODE", "MATMUL_SIZE"),
+        help=argparse.SUPPRESS,  # Internal: one measurement in this process.
     )
     args = parser.parse_args()
     if args.quick:
@@ -199,16 +197,14 @@ def reset_peak_memory():
         clear_refs.write("5")
 
 
-def time_and_memory(run, repeats, budget_seconds, baseline=None):
-    """Median seconds of `run()`, and its peak MiB above `baseline`.
+def time_and_memory(run, repeats, budget_seconds):
+    """Median seconds of `run()`, and its peak MiB above the RSS now.
 
     Allocators keep the buffers of the warm-up call for the next ones, so
-    the baseline (by default the RSS now) is taken before the warm-up; the
-    peak counter is reset after it, which leaves out the transient memory of
-    compilation.
+    the baseline is taken before the warm-up; the peak counter is reset
+    after it, which leaves out the transient memory of compilation.
     """
-    if baseline is None:
-        baseline = resident_mb("VmRSS")
+    baseline = resident_mb("VmRSS")
     reset_peak_memory()
     run()  # Warm-up: compiles, and allocates what later calls reuse.
     first_call_peak = resident_mb("VmHWM") - baseline
@@ -323,22 +319,21 @@ RUNNERS = {
 }
 
 
-def measure_point(layer_name, n, k, repeats, budget_seconds):
+def measure_point(layer_name, n, k, mode, repeats, budget_seconds):
+    """Time and memory of one mode of one point, in a fresh process."""
     import numpy as np
 
     inputs = np.random.default_rng(0).normal(size=(BATCH, n, MODEL_DIM))
     runners = RUNNERS[backend_name()](
         layer_name, inputs.astype("float32"), n, k
     )
-    baseline = resident_mb("VmRSS")
-    return {
-        mode: time_and_memory(run, repeats, budget_seconds, baseline)
-        for mode, run in zip(MODES, runners)
-    }
+    run = dict(zip(MODES, runners))[mode]
+    return time_and_memory(run, repeats, budget_seconds)
 
 
-def measure_matmul_rate(size):
-    """FLOP/s of one `size` x `size` float32 matmul on this backend."""
+def compiled_matmul(size):
+    """A `size` x `size` float32 matmul on this backend's compiled path,
+    as a function of no arguments."""
     import numpy as np
     from keras import ops
 
@@ -352,16 +347,20 @@ def measure_matmul_rate(size):
         import tensorflow as tf
 
         matmul = tf.function(ops.matmul, jit_compile=True)
-        run = lambda: matmul(a, b)  # noqa: E731
-    elif backend == "jax":
+        return lambda: matmul(a, b)
+    if backend == "jax":
         import jax
 
         matmul = jax.jit(ops.matmul)
-        run = lambda: jax.block_until_ready(matmul(a, b))  # noqa: E731
-    else:
-        run = lambda: ops.matmul(a, b)  # noqa: E731
+        return lambda: jax.block_until_ready(matmul(a, b))
+    return lambda: ops.matmul(a, b)
+
+
+def measure_matmul_rate(size):
+    """GFLOP/s of one `size` x `size` float32 matmul on this backend."""
+    run = compiled_matmul(size)
     seconds = time_and_memory(run, repeats=5, budget_seconds=10)["seconds"]
-    return 2 * size**3 / seconds
+    return 2 * size**3 / seconds / 1e9
 
 
 # ---------------------------------------------------------------------------
@@ -449,22 +448,26 @@ def sweep(args, backend, save):
                     f"predicted memory above {args.memory_limit_gb:g} GB"
                 )
             else:
-                started = time.perf_counter()
-                point.update(
-                    run_child(
-                        ["--point", layer_name, str(n), str(k)]
+                for mode in MODES:
+                    started = time.perf_counter()
+                    result = run_child(
+                        ["--point", layer_name, str(n), str(k), mode]
+                        + [str(args.matmul_size)]
                         + ["--repeats", str(args.repeats)]
                         + ["--point-seconds", str(args.point_seconds)],
                         args.timeout,
                     )
-                )
-                print(
-                    f"  {label(point)} n={n}: "
-                    f"{time.perf_counter() - started:.0f} s "
-                    f"{point.get('error', '')}",
-                    file=sys.stderr,
-                    flush=True,
-                )
+                    print(
+                        f"  {label(point)} n={n} {mode}: "
+                        f"{time.perf_counter() - started:.0f} s "
+                        f"{result.get('error', '')}",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+                    if "error" in result:
+                        point["error"] = f"{mode}: {result['error']}"
+                        break
+                    point[mode] = dict(result, load_average=load_average())
             points.append(point)
             save(points)
     return points
@@ -504,7 +507,7 @@ def matmul_fraction(point, mode):
     flops = linformer_flops(point["n"], point["k"]) * (
         1 if mode == "forward" else 3
     )
-    return 100 * flops / seconds / (point["matmul_gflops"] * 1e9)
+    return 100 * flops / seconds / (point[mode]["matmul_gflops"] * 1e9)
 
 
 def markdown_table(points):
@@ -646,15 +649,15 @@ def main():
     args = parse_args()
     backend = backend_name()
     if args.point:
-        layer_name, n, k = args.point
+        layer_name, n, k, mode, matmul_size = args.point
         result = measure_point(
-            layer_name, int(n), int(k), args.repeats, args.point_seconds
+            layer_name, int(n), int(k), mode, args.repeats, args.point_seconds
         )
+        result["matmul_gflops"] = measure_matmul_rate(int(matmul_size))
+        result["matmul_size"] = int(matmul_size)
         print(json.dumps(result))
         return
-    if args.matmul_rate:
-        print(json.dumps({"flops": measure_matmul_rate(args.matmul_rate)}))
-        return
+    args.matmul_size = QUICK_MATMUL_SIZE if args.quick else MATMUL_SIZE
 
     out = args.out or os.path.join(BENCHMARKS_DIR, "results", backend)
     os.makedirs(out, exist_ok=True)
@@ -663,18 +666,9 @@ def main():
     if args.append and os.path.exists(json_path):
         with open(json_path) as file:
             earlier = json.load(file)["points"]
-    matmul_size = QUICK_MATMUL_SIZE if args.quick else MATMUL_SIZE
-    matmul = run_child(["--matmul-rate", str(matmul_size)], args.timeout)
-    if "error" in matmul:
-        sys.exit(f"Measuring the matmul rate failed: {matmul['error']}")
-    run_facts = {
-        "matmul_gflops": matmul["flops"] / 1e9,
-        "matmul_size": matmul_size,
-        "load_average": load_average(),
-    }
 
     def save(points):
-        points = merge_points(earlier, [dict(p, **run_facts) for p in points])
+        points = merge_points(earlier, points)
         copy = not (args.quick or args.out)
         return write_results(points, backend, out, copy)
 
@@ -687,12 +681,13 @@ def write_results(points, backend, out, copy):
     """Writes the table, JSON and plot of `points`; returns the table and
     the paths written."""
     machine = machine_description()
-    rates = [p["matmul_gflops"] for p in points]
-    loads = [p["load_average"][0] for p in points]
+    modes = [p[mode] for p in points for mode in MODES if mode in p]
+    rates = [m["matmul_gflops"] for m in modes] or [0.0]
+    loads = [m["load_average"][0] for m in modes] or [0.0]
     report = (
         f"{backend} backend, {machine['cpu']}, {machine['cores']} cores; "
         f"float32 matmul rate {min(rates):.1f}-{max(rates):.1f} GFLOP/s "
-        f"(measured at the start of each run); 1-minute load average "
+        f"(measured beside each point); 1-minute load average "
         f"{min(loads):.1f}-{max(loads):.1f}.\n\n"
         + markdown_table(points)
         + "\n"

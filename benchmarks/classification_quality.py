@@ -1,12 +1,14 @@
 """Linformer vs a standard Transformer vs bag-of-words on BBC News.
 
 On the split of `examples/text_classification.py`, with the same tokenizer,
-embeddings, width, depth, head, optimizer recipe and number of epochs, trains
-a `LinformerTextClassifier` and the same network with keras-hub
-`TransformerEncoder` blocks (full softmax attention), at each sequence length;
-adds a TF-IDF logistic-regression baseline on the full texts. Prints a
-markdown table of test accuracy, time per epoch and peak memory, and writes
-`classification_quality.json` and `.png` to `--out`.
+embeddings, width, depth, pooling, head, optimizer recipe and number of
+epochs, trains a `LinformerTextClassifier` (one per `--projections` kind) and
+the same network with keras-hub `TransformerEncoder` blocks (full softmax
+attention), at each sequence length and for each seed (`--seeds`: weights
+and batch order; the split stays fixed); adds a TF-IDF logistic-regression
+baseline on the full texts. Prints a markdown table of test accuracy (mean
+and spread over the seeds, and each run), time per epoch and peak memory,
+and writes `classification_quality.json` and `.png` to `--out`.
 
 Each neural run is a fresh process, so its peak memory is its own. Time per
 epoch is the median over the epochs after the first (which compiles).
@@ -30,6 +32,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(HERE), "examples"))
 import text_classification as example  # noqa: E402
 
 MODELS = ("linformer", "transformer")
+PROJECTIONS = ("linear", "mean_pool", "max_pool", "conv")
 
 
 def parse_args(argv=None):
@@ -44,21 +47,38 @@ def parse_args(argv=None):
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--projected-length", type=int, default=64)
     parser.add_argument(
-        "--projection",
-        choices=("linear", "mean_pool", "max_pool", "conv"),
-        default="linear",
+        "--projections",
+        nargs="+",
+        choices=PROJECTIONS,
+        default=["linear", "conv"],
+        help="one Linformer run per projection kind",
+    )
+    parser.add_argument(
+        "--pooling", choices=("attention", "mean"), default="attention"
     )
     parser.add_argument("--hidden-dim", type=int, default=64)
     parser.add_argument("--num-layers", type=int, default=1)
     parser.add_argument("--num-heads", type=int, default=2)
     parser.add_argument("--vocabulary-size", type=int, default=8000)
     parser.add_argument("--learning-rate", type=float, default=2e-3)
+    parser.add_argument("--dropout", type=float, default=0.1)
     parser.add_argument("--max-examples", type=int, default=None)
+    parser.add_argument(
+        "--seeds",
+        type=int,
+        nargs="+",
+        default=[1, 2, 3],
+        help="one run per seed (weights and batch order; the split is fixed)",
+    )
     parser.add_argument(
         "--out", default=os.path.join(HERE, "results"), help="JSON and PNG"
     )
     parser.add_argument("--worker", choices=MODELS, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--projection", choices=PROJECTIONS, help=argparse.SUPPRESS
+    )
     parser.add_argument("--sequence-length", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--seed", type=int, help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
 
@@ -68,12 +88,14 @@ def training_args(args, sequence_length):
         [
             "--sequence-length", str(sequence_length),
             "--projected-length", str(args.projected_length),
-            "--projection", args.projection,
+            "--projection", args.projection or "linear",
+            "--pooling", args.pooling,
             "--hidden-dim", str(args.hidden_dim),
             "--num-layers", str(args.num_layers),
             "--num-heads", str(args.num_heads),
             "--vocabulary-size", str(args.vocabulary_size),
             "--learning-rate", str(args.learning_rate),
+            "--dropout", str(args.dropout),
             "--epochs", str(args.epochs),
             "--batch-size", str(args.batch_size),
         ]
@@ -91,18 +113,29 @@ def load_split(args):
 
 
 def transformer_classifier(linformer, num_classes, dropout):
-    """The Linformer classifier's network with full-attention blocks."""
+    """The Linformer classifier's network with full-attention blocks: the
+    same embedding layers (built fresh), block arguments, pooling and head."""
     import keras
     import keras_hub
+
+    from keras_linformer.models.linformer.linformer_embeddings import (
+        embedding_layers,
+    )
+    from keras_linformer.models.linformer.linformer_text_classifier import (
+        POOLINGS,
+    )
 
     backbone = linformer.backbone
     token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
     padding_mask = keras.Input(shape=(None,), dtype="int32", name="padding_mask")
-    x = keras_hub.layers.TokenAndPositionEmbedding(
-        vocabulary_size=backbone.vocabulary_size,
-        sequence_length=backbone.sequence_length,
-        embedding_dim=backbone.hidden_dim,
-    )(token_ids)
+    token_embedding, position_embedding = embedding_layers(
+        backbone.vocabulary_size,
+        backbone.hidden_dim,
+        backbone.sequence_length,
+        backbone.dtype_policy,
+    )
+    tokens = token_embedding(token_ids)
+    x = keras.layers.Add()((tokens, position_embedding(tokens)))
     x = keras.layers.LayerNormalization(epsilon=1e-5)(x)
     x = keras.layers.Dropout(dropout)(x)
     for _ in range(backbone.num_layers):
@@ -112,7 +145,7 @@ def transformer_classifier(linformer, num_classes, dropout):
             dropout=dropout,
             activation="gelu",
         )(x, padding_mask=padding_mask)
-    x = keras.layers.GlobalAveragePooling1D()(x, mask=padding_mask)
+    x = POOLINGS[linformer.pooling]()(x, mask=padding_mask)
     x = keras.layers.Dropout(dropout)(x)
     logits = keras.layers.Dense(num_classes)(x)
     return keras.Model(
@@ -154,7 +187,7 @@ def run_worker(args):
 
     (train, validation, test), num_classes = load_split(args)
     options = training_args(args, args.sequence_length)
-    keras.utils.set_random_seed(example.SPLIT_SEED)
+    keras.utils.set_random_seed(args.seed)
     linformer = example.build_classifier(train[0], num_classes, options)
     preprocessor = linformer.preprocessor
 
@@ -162,7 +195,7 @@ def run_worker(args):
         dataset = tf.data.Dataset.from_tensor_slices((texts, labels))
         dataset = dataset.batch(args.batch_size).map(preprocessor).cache()
         if shuffle:
-            dataset = dataset.shuffle(64, seed=example.SPLIT_SEED)
+            dataset = dataset.shuffle(64, seed=args.seed)
         return dataset.prefetch(tf.data.AUTOTUNE)
 
     # Tokenized once up front, so epochs time the model alone.
@@ -198,8 +231,9 @@ def run_worker(args):
     print(
         json.dumps(
             {
-                "model": args.worker,
+                "model": model_name(args.worker, args.projection),
                 "sequence_length": args.sequence_length,
+                "seed": args.seed,
                 "accuracy": float(accuracy),
                 "seconds_per_epoch": float(np.median(epoch_times[1:] or epoch_times)),
                 "peak_memory_mib": memory.peak / 2**20,
@@ -236,37 +270,76 @@ def bag_of_words(args):
     }
 
 
-def run_in_process(args, model, sequence_length):
+def model_name(model, projection):
+    return f"linformer ({projection})" if model == "linformer" else model
+
+
+def run_in_process(args, model, projection, sequence_length, seed):
     argv = [sys.executable, os.path.abspath(__file__), "--worker", model]
-    argv += ["--sequence-length", str(sequence_length)]
+    argv += ["--sequence-length", str(sequence_length), "--seed", str(seed)]
+    if projection:
+        argv += ["--projection", projection]
     for name in (
-        "epochs", "batch_size", "projected_length", "projection", "hidden_dim",
-        "num_layers", "num_heads", "vocabulary_size", "learning_rate",
+        "epochs", "batch_size", "projected_length", "pooling", "hidden_dim",
+        "num_layers", "num_heads", "vocabulary_size", "learning_rate", "dropout",
     ):  # fmt: skip
         argv += ["--" + name.replace("_", "-"), str(getattr(args, name))]
     if args.max_examples:
         argv += ["--max-examples", str(args.max_examples)]
-    print(f"--- {model} at sequence length {sequence_length}", flush=True)
+    print(
+        f"--- {model_name(model, projection)}, sequence length "
+        f"{sequence_length}, seed {seed}",
+        flush=True,
+    )
     result = subprocess.run(argv, stdout=subprocess.PIPE, text=True)
     if result.returncode:
         raise SystemExit(f"the {model} run failed (exit {result.returncode})")
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def markdown_table(results):
+def aggregate(results):
+    """One row per (model, n): accuracy as mean and spread over seeds."""
+    rows = {}
+    for r in results:
+        rows.setdefault((r["model"], r["sequence_length"]), []).append(r)
+
+    def mean(runs, key):
+        values = [r[key] for r in runs if r[key] is not None]
+        return float(np.mean(values)) if values else None
+
+    return [
+        {
+            "model": model,
+            "sequence_length": sequence_length,
+            "runs": len(runs),
+            "accuracy": mean(runs, "accuracy"),
+            "accuracy_std": float(np.std([r["accuracy"] for r in runs])),
+            "accuracies": [r["accuracy"] for r in runs],
+            "seconds_per_epoch": mean(runs, "seconds_per_epoch"),
+            "peak_memory_mib": mean(runs, "peak_memory_mib"),
+            "training_memory_mib": mean(runs, "training_memory_mib"),
+            "parameters": runs[0]["parameters"],
+        }
+        for (model, sequence_length), runs in rows.items()
+    ]
+
+
+def markdown_table(summary):
     lines = [
-        "| model | n | test accuracy | s / epoch | peak memory (MiB) "
-        "| memory in fit (MiB) | parameters |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| model | n | runs | test accuracy (mean ± std) | each run "
+        "| s / epoch | peak memory (MiB) | memory in fit (MiB) | parameters |",
+        "|---|---:|---:|---:|---|---:|---:|---:|---:|",
     ]
 
     def number(value, fmt):
         return "-" if value is None else format(value, fmt)
 
-    for r in results:
+    for r in summary:
+        each = ", ".join(f"{a:.4f}" for a in r["accuracies"])
         lines.append(
             f"| {r['model']} | {r['sequence_length'] or 'all words'} "
-            f"| {r['accuracy']:.4f} | {number(r['seconds_per_epoch'], '.1f')} "
+            f"| {r['runs']} | {r['accuracy']:.4f} ± {r['accuracy_std']:.4f} "
+            f"| {each} | {number(r['seconds_per_epoch'], '.1f')} "
             f"| {number(r['peak_memory_mib'], '.0f')} "
             f"| {number(r['training_memory_mib'], '.0f')} "
             f"| {r['parameters']:,} |"
@@ -274,24 +347,36 @@ def markdown_table(results):
     return "\n".join(lines)
 
 
-def plot(results, path):
+def plot(summary, path):
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     figure, axes = plt.subplots(1, 3, figsize=(13, 4))
-    for model in MODELS:
-        rows = [r for r in results if r["model"] == model]
+    models = [r["model"] for r in summary if r["sequence_length"]]
+    for model in dict.fromkeys(models):
+        rows = [r for r in summary if r["model"] == model]
         lengths = [r["sequence_length"] for r in rows]
+        axes[0].errorbar(
+            lengths,
+            [r["accuracy"] for r in rows],
+            yerr=[r["accuracy_std"] for r in rows],
+            fmt="o-",
+            capsize=3,
+            label=model,
+        )
+        for axis, key in zip(
+            axes[1:], ("seconds_per_epoch", "training_memory_mib")
+        ):
+            axis.plot(lengths, [r[key] for r in rows], "o-", label=model)
         for axis, key in zip(
             axes, ("accuracy", "seconds_per_epoch", "training_memory_mib")
         ):
-            axis.plot(lengths, [r[key] for r in rows], "o-", label=model)
             axis.set_xlabel("sequence length n")
             axis.set_ylabel(key.replace("_", " "))
             axis.set_xscale("log", base=2)
-    for r in results:
+    for r in summary:
         if r["model"] == "bag-of-words":
             axes[0].axhline(r["accuracy"], ls="--", c="gray", label="bag-of-words")
     axes[0].legend()
@@ -310,20 +395,35 @@ def main(argv=None):
     os.makedirs(args.out, exist_ok=True)
     json_path = os.path.join(args.out, "classification_quality.json")
     results = [bag_of_words(args)]
+    runs = [("linformer", p) for p in args.projections]
+    runs.append(("transformer", None))
     for sequence_length in args.sequence_lengths:
-        for model in MODELS:
-            results.append(run_in_process(args, model, sequence_length))
-            # Saved after every run, so a long run that is stopped keeps
-            # what it measured.
-            with open(json_path, "w") as file:
-                json.dump({"settings": vars(args), "results": results}, file)
-    table = markdown_table(results)
+        for seed in args.seeds:
+            for model, projection in runs:
+                results.append(
+                    run_in_process(
+                        args, model, projection, sequence_length, seed
+                    )
+                )
+                # Saved after every run, so a long run that is stopped
+                # keeps what it measured.
+                with open(json_path, "w") as file:
+                    json.dump(
+                        {
+                            "settings": vars(args),
+                            "summary": aggregate(results),
+                            "results": results,
+                        },
+                        file,
+                    )
+    summary = aggregate(results)
+    table = markdown_table(summary)
     print(f"\nBackend: {keras.backend.backend()}, {os.cpu_count()} CPUs, "
           f"{args.epochs} epochs, batch {args.batch_size}, "
           f"k={args.projected_length}, hidden {args.hidden_dim}, "
           f"{args.num_layers} layer(s)\n")
     print(table)
-    plot(results, os.path.join(args.out, "classification_quality.png"))
+    plot(summary, os.path.join(args.out, "classification_quality.png"))
     print(f"\nWrote {args.out}/classification_quality.json and .png")
 
 

@@ -73,8 +73,17 @@ def parse_args(argv=None):
     parser.add_argument(
         "--projection",
         choices=("linear", "mean_pool", "max_pool", "conv"),
-        default="linear",
-        help="how the sequence axis is compressed from n to k",
+        default="conv",
+        help="how the sequence axis is compressed from n to k; conv (a "
+        "learned kernel over windows of n/k positions) classifies BBC News "
+        "about 1.5 points better than linear (the paper's default), see "
+        "benchmarks/classification_quality.py",
+    )
+    parser.add_argument(
+        "--pooling",
+        choices=("attention", "mean"),
+        default="attention",
+        help="how the classifier pools the tokens' hidden states",
     )
     parser.add_argument("--vocabulary-size", type=positive_int, default=8000)
     parser.add_argument("--hidden-dim", type=positive_int, default=64)
@@ -223,6 +232,7 @@ def build_classifier(train_texts, num_classes, args):
         num_classes=num_classes,
         preprocessor=preprocessor,
         dropout=args.dropout,
+        pooling=args.pooling,
     )
 
 

@@ -1,6 +1,7 @@
 """keras-linformer: Linformer attention, blocks and models for Keras 3."""
 
 from keras_linformer import layers
+from keras_linformer.layers import AttentionPooling1D
 from keras_linformer.layers import LinformerAttention
 from keras_linformer.layers import LinformerDecoderBlock
 from keras_linformer.layers import LinformerEncoderBlock

@@ -1,5 +1,6 @@
 """The one place that knows about the difference between backends."""
 
+import keras
 import numpy as np
 from keras import ops
 
@@ -25,3 +26,14 @@ def keras_mask(tensor):
     from keras.src.backend import get_keras_mask
 
     return get_keras_mask(tensor)
+
+
+def has_fused_attention():
+    """Whether `ops.dot_product_attention` runs a fused attention kernel.
+
+    PyTorch's scaled-dot-product attention has CPU kernels that never hold
+    the full attention weights, which saves memory over two matmuls. On
+    TensorFlow and JAX (CPU) the op is the same einsum, softmax and einsum
+    that a layer can write itself, in a layout XLA compiles less well.
+    """
+    return keras.config.backend() == "torch"

@@ -344,6 +344,37 @@ def tiny_text_classifier(tokenizer=None, sequence_length=16, **overrides):
     return classifier
 
 
+# === Tiny causal language model (models, export) ===
+
+# Two layers of two heads, k = 4 summary slots and chunks of C = 3 positions,
+# unless `causal_backbone_kwargs` is told otherwise.
+CAUSAL_LAYERS, CAUSAL_HEADS, CAUSAL_K, CAUSAL_C = 2, 2, 4, 3
+
+
+def causal_backbone_kwargs(
+    vocabulary_size, sequence_length, hidden_dim, **overrides
+):
+    """Arguments of a `LinformerCausalBackbone` small enough for tests.
+
+    `CAUSAL_LAYERS` layers of `CAUSAL_HEADS` heads, `CAUSAL_K` summary slots,
+    chunks of `CAUSAL_C`, a feedforward twice `hidden_dim` wide and no
+    dropout; `overrides` replace any of these.
+    """
+    kwargs = dict(
+        vocabulary_size=vocabulary_size,
+        num_layers=CAUSAL_LAYERS,
+        num_heads=CAUSAL_HEADS,
+        hidden_dim=hidden_dim,
+        intermediate_dim=2 * hidden_dim,
+        sequence_length=sequence_length,
+        projected_length=CAUSAL_K,
+        chunk_size=CAUSAL_C,
+        dropout=0.0,
+    )
+    kwargs.update(overrides)
+    return kwargs
+
+
 def tflite_runner(path, signature="serving_default"):
     """A LiteRT signature runner for `signature` of the `.tflite` file."""
     from ai_edge_litert.interpreter import Interpreter

@@ -5,6 +5,7 @@ import math
 import keras
 from keras import ops
 
+from keras_linformer.backend_utils import has_fused_attention
 from keras_linformer.layers.causal_linformer_attention import causal_attention
 from keras_linformer.layers.causal_linformer_attention import (
     causal_decode_step,
@@ -38,10 +39,14 @@ class LinformerAttention(keras.layers.Layer):
     `softmax(Q (E K W_k + b_k)^T / sqrt(d)) (F V W_v + b_v)` in O(n k) time
     and memory instead of O(n^2).
 
-    The sequence projection runs before the key/value dense projections,
-    which is exact (`E (X W) = (E X) W`) and cheaper whenever k < n. Padded
-    key/value positions are zeroed (or left out of pooling) before the
-    projection, so padding never influences the output.
+    A projection shared by all heads runs before the key/value dense
+    projections, which is exact (`E (X W) = (E X) W`) and cheaper whenever
+    k < n; per-head projections (`parameter_sharing="none"`) run after them,
+    on each head's features (`E_i (X W_i)`), which costs `heads` times fewer
+    operations than compressing the input once per head. The dense bias is
+    added after the compression either way. Padded key/value positions are
+    zeroed (or left out of pooling) before the projection, so padding never
+    influences the output.
 
     Masks: `query_mask`, `value_mask` and `key_mask` (or the Keras masks of
     the inputs) work as in `MultiHeadAttention`. An `attention_mask` of shape
@@ -372,11 +377,22 @@ class LinformerAttention(keras.layers.Layer):
         )
         self.built = True
 
+    def _projection_input_shape(self, inputs_shape, head_dim, per_head):
+        """What a projection compresses: the inputs, or for a per-head one
+        each head's features after the dense projection."""
+        if per_head:
+            return tuple(inputs_shape[:2]) + (self._num_heads, head_dim)
+        return tuple(inputs_shape)
+
     def _build_projections(self, key_shape, value_shape):
         if isinstance(self._projection, SequenceProjection):
             shared = self._projection
             if not shared.built:
-                shared.build(key_shape)
+                shared.build(
+                    self._projection_input_shape(
+                        key_shape, self._key_dim, shared.per_head
+                    )
+                )
             self._key_projection = self._value_projection = shared
             return
         kind = self._projection
@@ -385,7 +401,7 @@ class LinformerAttention(keras.layers.Layer):
             and kind not in PARAMETER_FREE_KINDS
         )
 
-        def make(name, shape):
+        def make(name, inputs_shape, head_dim):
             projection = SequenceProjection(
                 sequence_length=self._sequence_length,
                 projected_length=self._projected_length,
@@ -397,10 +413,12 @@ class LinformerAttention(keras.layers.Layer):
                 dtype=self.dtype_policy,
                 name=name,
             )
-            projection.build(shape)
+            projection.build(
+                self._projection_input_shape(inputs_shape, head_dim, per_head)
+            )
             return projection
 
-        self._key_projection = make("key_projection", key_shape)
+        self._key_projection = make("key_projection", key_shape, self._key_dim)
         if self._parameter_sharing == "key_value":
             if key_shape[-1] != value_shape[-1]:
                 raise ValueError(
@@ -411,7 +429,9 @@ class LinformerAttention(keras.layers.Layer):
                 )
             self._value_projection = self._key_projection
         else:
-            self._value_projection = make("value_projection", value_shape)
+            self._value_projection = make(
+                "value_projection", value_shape, self._value_dim
+            )
 
     def _make_dense(self, equation, output_shape, bias_axes, name):
         def clone(initializer):
@@ -474,18 +494,30 @@ class LinformerAttention(keras.layers.Layer):
             else key_mask_from_attention_mask(attention_mask),
         )
 
-        key_compressed, slot_mask = self._key_projection(
-            key, mask=padding_mask
-        )
-        if self_attention and self._value_projection is self._key_projection:
-            value_compressed = key_compressed
-        else:
-            value_compressed, _ = self._value_projection(
-                value, mask=padding_mask
-            )
         query_heads = self._query_dense(query)
-        key_heads = self._split_heads(key_compressed, self._key_dense)
-        value_heads = self._split_heads(value_compressed, self._value_dense)
+        if self._key_projection.per_head:
+            key_heads, slot_mask = self._compress_heads(
+                key, self._key_projection, self._key_dense, padding_mask
+            )
+            value_heads, _ = self._compress_heads(
+                value, self._value_projection, self._value_dense, padding_mask
+            )
+        else:
+            key_compressed, slot_mask = self._key_projection(
+                key, mask=padding_mask
+            )
+            if (
+                self_attention
+                and self._value_projection is self._key_projection
+            ):
+                value_compressed = key_compressed
+            else:
+                value_compressed, _ = self._value_projection(
+                    value, mask=padding_mask
+                )
+            # `(E X) W + b`: the k slots projected into heads.
+            key_heads = self._key_dense(key_compressed)
+            value_heads = self._value_dense(value_compressed)
 
         if self._key_projection.kind == "linear":
             # Its slots are all valid or all empty in a row: a bias that is
@@ -573,16 +605,14 @@ class LinformerAttention(keras.layers.Layer):
         )
         return self._output_dense(output), cache
 
-    def _split_heads(self, compressed, dense):
-        """`(E X) W + b`: the compressed sequence projected into heads."""
-        if len(compressed.shape) == 3:
-            return dense(compressed)
-        # A per-head projection already has a heads axis: each head meets
-        # only its own slice of the dense kernel.
-        heads = ops.einsum("bkhc,che->bkhe", compressed, dense.kernel)
+    def _compress_heads(self, inputs, projection, dense, padding_mask):
+        """`E_i (X W_i) + b_i`: each head's features, compressed by that
+        head's projection; the bias is added after, as for shared ones."""
+        heads = ops.einsum("bsc,che->bshe", inputs, dense.kernel)
+        compressed, slot_mask = projection(heads, mask=padding_mask)
         if dense.bias is not None:
-            heads = heads + dense.bias
-        return heads
+            compressed = compressed + dense.bias
+        return compressed, slot_mask
 
     def _compute_attention(
         self,
@@ -597,24 +627,27 @@ class LinformerAttention(keras.layers.Layer):
         bias = None if slot_mask is None else slot_bias(slot_mask, query.dtype)
         scale = 1.0 / math.sqrt(self._key_dim)
         use_dropout = training and self._dropout > 0
-        # The fused kernel needs value heads as wide as query/key heads (JAX).
-        fused = self._value_dim == self._key_dim
+        # The fused kernel needs value heads as wide as query/key heads.
+        fused = has_fused_attention() and self._value_dim == self._key_dim
         if fused and not (return_attention_scores or use_dropout):
             output = ops.dot_product_attention(
                 query, key, value, bias=bias, scale=scale
             )
             return output, None
-        logits = ops.einsum("bthd,bkhd->bhtk", query, key) * ops.cast(
+        # Heads-first batched matmuls, scaling the n x d queries rather than
+        # the n x k logits: XLA gives this layout the fewest copies.
+        query = ops.transpose(query, (0, 2, 1, 3)) * ops.cast(
             scale, query.dtype
         )
+        logits = ops.matmul(query, ops.transpose(key, (0, 2, 3, 1)))
         if bias is not None:
             logits = logits + bias
         weights = ops.cast(
             ops.softmax(ops.cast(logits, "float32"), axis=-1), query.dtype
         )
         dropped = self._dropout_layer(weights, training=training)
-        output = ops.einsum("bhtk,bkhd->bthd", dropped, value)
-        return output, weights
+        output = ops.matmul(dropped, ops.transpose(value, (0, 2, 1, 3)))
+        return ops.transpose(output, (0, 2, 1, 3)), weights
 
     def compute_output_shape(self, query_shape, value_shape, key_shape=None):
         output_shape = self._output_shape or (query_shape[-1],)

@@ -13,7 +13,7 @@ PARAMETER_FREE_KINDS = ("mean_pool", "max_pool")
 
 @keras.saving.register_keras_serializable(package="keras_linformer")
 class SequenceProjection(keras.layers.Layer):
-    """Compresses the sequence axis of a `(batch, length, channels)` tensor.
+    """Compresses the sequence axis of a sequence of vectors.
 
     This is the `E`/`F` projection of Linformer: it maps a sequence of up to
     `sequence_length` (n) positions to `projected_length` (k) slots, so that
@@ -35,8 +35,10 @@ class SequenceProjection(keras.layers.Layer):
             depthwise convolution whose kernel size equals its stride,
             `ceil(n / k)`). Defaults to `"linear"`.
         num_heads: int or `None`. If set, the projection holds one set of
-            parameters per attention head and its output gains a heads axis:
-            `(batch, k, num_heads, channels)`. Only the learned kinds have
+            parameters per attention head (the paper's separate E_i, F_i) and
+            compresses inputs that have a heads axis,
+            `(batch, length, num_heads, channels)`: each head's own features,
+            after its key or value projection. Only the learned kinds have
             parameters to give each head. Defaults to `None` (one projection
             shared by all heads).
         kernel_initializer: initializer for the learned projection. Defaults
@@ -48,15 +50,16 @@ class SequenceProjection(keras.layers.Layer):
             including `name`, `trainable`, `dtype` etc.
 
     Call arguments:
-        inputs: a `(batch, length, channels)` tensor with
-            `length <= sequence_length`.
+        inputs: a `(batch, length, channels)` tensor, or
+            `(batch, length, num_heads, channels)` for a per-head projection,
+            with `length <= sequence_length`.
         mask: optional boolean `(batch, length)` tensor, True at real
             positions.
 
     Returns:
-        A tuple `(projected, slot_mask)`. `projected` has shape
-        `(batch, k, channels)`, or `(batch, k, num_heads, channels)` for a
-        per-head projection. `slot_mask` is a boolean `(batch, k)` tensor that
+        A tuple `(projected, slot_mask)`. `projected` has the shape of
+        `inputs` with k in place of the length: `(batch, k, channels)`, or
+        `(batch, k, num_heads, channels)` for a per-head projection. `slot_mask` is a boolean `(batch, k)` tensor that
         is False for slots whose window holds no real position (for the
         `"linear"` kind, whose every slot sees the whole sequence: False only
         in rows without any real position).
@@ -123,13 +126,18 @@ class SequenceProjection(keras.layers.Layer):
 
     def build(self, inputs_shape):
         channels = inputs_shape[-1]
-        if len(inputs_shape) != 3 or channels is None:
-            raise ValueError(
-                "`SequenceProjection` expects inputs of shape (batch, length, "
-                f"channels) with a known channel size. Received: "
-                f"inputs_shape={inputs_shape}"
-            )
         heads = (self.num_heads,) if self.per_head else ()
+        expected = "(batch, length" + ", num_heads" * self.per_head
+        if (
+            len(inputs_shape) != 3 + self.per_head
+            or tuple(inputs_shape[2:-1]) != heads
+            or channels is None
+        ):
+            raise ValueError(
+                f"This `SequenceProjection` (num_heads={self.num_heads}) "
+                f"expects inputs of shape {expected}, channels) with a known "
+                f"channel size. Received: inputs_shape={tuple(inputs_shape)}"
+            )
         if self.kind == "linear":
             # Stored (heads, n, k) so a slice of the first rows covers any
             # shorter sequence.
@@ -152,9 +160,10 @@ class SequenceProjection(keras.layers.Layer):
         check_length(ops.shape(inputs)[1], self.sequence_length, "inputs")
         if mask is not None:
             mask = ops.cast(mask, "bool")
-            inputs = ops.where(
-                ops.expand_dims(mask, -1), inputs, ops.zeros_like(inputs)
-            )
+            feature_mask = mask
+            for _ in range(len(inputs.shape) - 2):
+                feature_mask = ops.expand_dims(feature_mask, -1)
+            inputs = ops.where(feature_mask, inputs, ops.zeros_like(inputs))
         if self.kind == "linear":
             return self._project_linear(inputs), self._linear_slot_mask(
                 inputs, mask
@@ -174,13 +183,33 @@ class SequenceProjection(keras.layers.Layer):
         kernel = ops.cast(self.kernel, inputs.dtype)
         if self.per_head:
             kernel = kernel[:, :length, :]
-            return ops.einsum("bsc,hsk->bkhc", inputs, kernel)
+            return ops.einsum("bshc,hsk->bkhc", inputs, kernel)
         # E^T X as a broadcast matmul: the backends run it as one GEMM,
         # faster than the einsum (which some lower with extra transposes).
         return ops.matmul(ops.transpose(kernel[:length, :]), inputs)
 
     def _project_windows(self, inputs, mask):
         """Pools or convolves fixed windows of `self.window` positions."""
+        kernel = None
+        if self.kind == "conv":
+            kernel = ops.cast(self.kernel, inputs.dtype)
+        if not self.per_head:
+            return self._project_channel_windows(inputs, mask, kernel)
+        # Each (head, channel) pair is one depthwise channel.
+        heads, channels = inputs.shape[2:]
+        flat_shape = (-1, ops.shape(inputs)[1], heads * channels)
+        kernel = ops.reshape(kernel, (self.window, heads * channels))
+        projected, slot_mask = self._project_channel_windows(
+            ops.reshape(inputs, flat_shape), mask, kernel
+        )
+        projected = ops.reshape(
+            projected, (-1, self.projected_length, heads, channels)
+        )
+        return projected, slot_mask
+
+    def _project_channel_windows(self, inputs, mask, kernel):
+        """Windows of a `(batch, length, channels)` tensor; `kernel` is the
+        `(window, channels)` depthwise convolution of the `"conv"` kind."""
         length = ops.shape(inputs)[1]
         channels = ops.shape(inputs)[2]
         if mask is None:
@@ -211,11 +240,7 @@ class SequenceProjection(keras.layers.Layer):
                 ops.zeros((), dtype=inputs.dtype),
             )
         else:
-            kernel = ops.cast(self.kernel, inputs.dtype)
-            if self.per_head:
-                projected = ops.einsum("bkrc,rhc->bkhc", windows, kernel)
-            else:
-                projected = ops.einsum("bkrc,rc->bkc", windows, kernel)
+            projected = ops.einsum("bkrc,rc->bkc", windows, kernel)
         return projected, slot_mask
 
     def compute_mask(self, inputs, mask=None):
@@ -223,7 +248,7 @@ class SequenceProjection(keras.layers.Layer):
         return None
 
     def compute_output_spec(self, inputs, mask=None):
-        batch, _, channels = inputs.shape
+        batch, channels = inputs.shape[0], inputs.shape[-1]
         heads = (self.num_heads,) if self.per_head else ()
         projected = keras.KerasTensor(
             (batch, self.projected_length) + heads + (channels,),

@@ -10,6 +10,7 @@ import tensorflow as tf
 from keras_linformer.export import export_model
 from keras_linformer.models import LinformerCausalBackbone
 from keras_linformer.models import LinformerCausalLM
+from tests.testing import causal_backbone_kwargs
 from tests.testing import tflite_runner
 from tests.testing import to_numpy
 
@@ -24,15 +25,14 @@ def trained_lm(tmp_path_factory):
     keras.utils.set_random_seed(0)
     folder = tmp_path_factory.mktemp("causal_lm")
     backbone = LinformerCausalBackbone(
-        vocabulary_size=VOCABULARY_SIZE,
-        num_layers=1,
-        num_heads=2,
-        hidden_dim=16,
-        intermediate_dim=32,
-        sequence_length=64,
-        projected_length=8,
-        chunk_size=8,  # The 55 positions span seven chunks.
-        dropout=0.0,
+        **causal_backbone_kwargs(
+            VOCABULARY_SIZE,
+            sequence_length=64,
+            hidden_dim=16,
+            num_layers=1,
+            projected_length=8,
+            chunk_size=8,  # The 55 positions span seven chunks.
+        )
     )
     causal_lm = LinformerCausalLM(backbone)
     starts = np.random.default_rng(0).integers(0, 48, (64, 1))

@@ -11,6 +11,8 @@ from tests.testing import to_numpy
 # 23 positions in chunks of 5: five chunks, the last one partial.
 BATCH, LENGTH, DIM = 2, 23, 8
 HEADS, KEY_DIM, N, K, C = 2, 4, 24, 6, 5
+# The decoding state: keys and values of k summaries and of one chunk.
+CACHE_SHAPE = (BATCH, 2, K + C, HEADS, KEY_DIM)
 
 # Every supported projection at every sharing level; "layerwise" passes one
 # SequenceProjection layer (as shared between layers).
@@ -21,12 +23,19 @@ PROJECTIONS_AND_SHARING = [
 ]
 
 
-def causal_layer(projection="linear", sharing="headwise", **overrides):
+def attention_kwargs(**overrides):
+    """Arguments of a `LinformerAttention` of the sizes above, not causal
+    unless `overrides` say so."""
     kwargs = dict(
-        num_heads=HEADS,
-        key_dim=KEY_DIM,
-        sequence_length=N,
-        projected_length=K,
+        num_heads=HEADS, key_dim=KEY_DIM, sequence_length=N, projected_length=K
+    )
+    kwargs.update(overrides)
+    return kwargs
+
+
+def causal_kwargs(projection="linear", sharing="headwise", **overrides):
+    """Arguments of a causal `LinformerAttention` in chunks of `C`."""
+    kwargs = attention_kwargs(
         chunk_size=C,
         causal=True,
         projection=projection,
@@ -40,7 +49,11 @@ def causal_layer(projection="linear", sharing="headwise", **overrides):
             projected_length=None,
         )
     kwargs.update(overrides)
-    return LinformerAttention(**kwargs)
+    return kwargs
+
+
+def causal_layer(projection="linear", sharing="headwise", **overrides):
+    return LinformerAttention(**causal_kwargs(projection, sharing, **overrides))
 
 
 def random_inputs(seed=0, length=LENGTH):
@@ -53,7 +66,7 @@ def random_inputs(seed=0, length=LENGTH):
 
 def decode(layer, x):
     """Feeds `x` one position at a time through the decoding state."""
-    cache = np.zeros((BATCH, 2, K + C, HEADS, KEY_DIM), "float32")
+    cache = np.zeros(CACHE_SHAPE, "float32")
     outputs = []
     for index in range(x.shape[1]):
         token = x[:, index : index + 1]
@@ -89,9 +102,7 @@ def test_plain_linformer_leaks_where_causal_does_not():
     x = random_inputs()
     changed = x.copy()
     changed[:, -1] += 1.0
-    plain = LinformerAttention(
-        num_heads=HEADS, key_dim=KEY_DIM, sequence_length=N, projected_length=K
-    )
+    plain = LinformerAttention(**attention_kwargs())
     first = to_numpy(plain(x, x))[:, 0]
     assert np.abs(first - to_numpy(plain(changed, changed))[:, 0]).max() > 1e-4
 
@@ -102,7 +113,7 @@ def test_decoding_matches_parallel_pass(projection, sharing):
     x = random_inputs(seed=3)
     decoded, cache = decode(layer, x)
     np.testing.assert_allclose(decoded, to_numpy(layer(x, x)), atol=1e-4)
-    assert tuple(cache.shape) == (BATCH, 2, K + C, HEADS, KEY_DIM)
+    assert tuple(cache.shape) == CACHE_SHAPE
 
 
 def test_cache_shape_does_not_grow():
@@ -110,20 +121,14 @@ def test_cache_shape_does_not_grow():
     _, short_cache = decode(layer, random_inputs(length=3))
     _, long_cache = decode(layer, random_inputs(length=N))
     assert tuple(short_cache.shape) == tuple(long_cache.shape)
-    assert tuple(long_cache.shape) == (BATCH, 2, K + C, HEADS, KEY_DIM)
+    assert tuple(long_cache.shape) == CACHE_SHAPE
 
 
 def test_use_causal_mask_runs_causal_attention():
     causal = causal_layer()
     x = random_inputs()
     expected = to_numpy(causal(x, x))
-    plain = LinformerAttention(
-        num_heads=HEADS,
-        key_dim=KEY_DIM,
-        sequence_length=N,
-        projected_length=K,
-        chunk_size=C,
-    )
+    plain = LinformerAttention(**attention_kwargs(chunk_size=C))
     plain.build(x.shape, x.shape)
     plain.set_weights(causal.get_weights())
     np.testing.assert_allclose(
@@ -160,16 +165,7 @@ def test_standard_layer_checks(projection):
     x = random_inputs()
     run_layer_test(
         LinformerAttention,
-        dict(
-            num_heads=HEADS,
-            key_dim=KEY_DIM,
-            sequence_length=N,
-            projected_length=K,
-            chunk_size=C,
-            causal=True,
-            projection=projection,
-            dropout=0.1,
-        ),
+        causal_kwargs(projection, dropout=0.1),
         {"query": x, "value": x},
         (BATCH, LENGTH, DIM),
         # A mean adds the key bias to every slot alike: softmax ignores it.
@@ -181,17 +177,7 @@ def test_standard_layer_checks(projection):
 def test_mixed_precision(policy):
     x = random_inputs()
     run_mixed_precision_test(
-        LinformerAttention,
-        dict(
-            num_heads=HEADS,
-            key_dim=KEY_DIM,
-            sequence_length=N,
-            projected_length=K,
-            chunk_size=C,
-            causal=True,
-        ),
-        {"query": x, "value": x},
-        policy,
+        LinformerAttention, causal_kwargs(), {"query": x, "value": x}, policy
     )
 
 
@@ -199,13 +185,7 @@ def test_mixed_precision(policy):
 def test_projections_without_causal_form_are_rejected(projection):
     with pytest.raises(ValueError, match="Causal Linformer attention supports"):
         causal_layer(projection)
-    plain = LinformerAttention(
-        num_heads=HEADS,
-        key_dim=KEY_DIM,
-        sequence_length=N,
-        projected_length=K,
-        projection=projection,
-    )
+    plain = LinformerAttention(**attention_kwargs(projection=projection))
     x = random_inputs()
     with pytest.raises(ValueError, match="Causal Linformer attention supports"):
         plain(x, x, use_causal_mask=True)
@@ -220,7 +200,7 @@ def test_bad_chunk_size_is_rejected(chunk_size):
 def test_bad_cached_calls_are_rejected():
     layer = causal_layer()
     x = random_inputs(length=2)
-    cache = np.zeros((BATCH, 2, K + C, HEADS, KEY_DIM), "float32")
+    cache = np.zeros(CACHE_SHAPE, "float32")
     with pytest.raises(ValueError, match="decodes one token"):
         layer(x, x, cache=cache, cache_update_index=0)
     with pytest.raises(ValueError, match="causal"):

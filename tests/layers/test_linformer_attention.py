@@ -176,6 +176,59 @@ def multi_head_attention_like(layer, query, value):
 # The linear kind has no empty slots, so it matches MHA only without padding;
 # with k = n, the conv (window 1) and pooling kinds mask the slot of each
 # padded position and match MHA with padding too.
+def reference_attention(layer, query, value, mask):
+    """Eq. 7 of the paper with NumPy, head by head, for the linear kind:
+    `softmax(Q_i (E_i X W_k,i + b_k,i)^T / sqrt(d)) (F_i X W_v,i + b_v,i)`,
+    padded positions zeroed before the projection."""
+    weights = lambda dense: [to_numpy(w) for w in dense.weights]  # noqa: E731
+    (wq, bq), (wk, bk), (wv, bv), (wo, bo) = map(
+        weights,
+        (layer.query_dense, layer.key_dense, layer.value_dense, layer.output_dense),
+    )
+    e, f = (to_numpy(p.kernel) for p in (layer.key_projection, layer.value_projection))
+    if not layer.key_projection.per_head:
+        e, f = np.stack([e] * HEADS), np.stack([f] * HEADS)
+    value = np.where(mask[..., None], value, 0.0)
+    length = value.shape[1]
+    output = np.zeros(query.shape[:2] + (DIM,))
+    for h in range(HEADS):
+        q = query @ wq[:, h] + bq[h]
+        k = np.einsum("sk,bsc->bkc", e[h, :length], value) @ wk[:, h] + bk[h]
+        v = np.einsum("sk,bsc->bkc", f[h, :length], value) @ wv[:, h] + bv[h]
+        logits = np.einsum("btd,bkd->btk", q, k) / np.sqrt(KEY_DIM)
+        probs = np.exp(logits - logits.max(-1, keepdims=True))
+        probs /= probs.sum(-1, keepdims=True)
+        output += np.einsum("btk,bkd->btd", probs, v) @ wo[h]
+    return output + bo
+
+
+@pytest.mark.parametrize(
+    "sharing", PARAMETER_SHARING + ("layerwise", "layerwise per head")
+)
+def test_linear_attention_matches_the_papers_equation(sharing):
+    query = random_inputs(length=QUERY_LENGTH)
+    value = random_inputs(seed=1)
+    if sharing.startswith("layerwise"):
+        heads = HEADS if sharing.endswith("per head") else None
+        overrides = dict(
+            projection=SequenceProjection(N, K, num_heads=heads),
+            sequence_length=None,
+            projected_length=None,
+        )
+    else:
+        overrides = dict(parameter_sharing=sharing)
+    layer = LinformerAttention(
+        **attention_kwargs(bias_initializer="random_normal", **overrides)
+    )
+    layer(query, value)
+    mask = padding_mask()
+    np.testing.assert_allclose(
+        to_numpy(layer(query, value, value_mask=mask)),
+        reference_attention(layer, query, value, mask),
+        atol=1e-5,
+    )
+
+
 @pytest.mark.parametrize(
     "projection, sharing, masked",
     [

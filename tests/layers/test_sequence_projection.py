@@ -17,9 +17,18 @@ VARIANTS = [(kind, None) for kind in PROJECTION_KINDS] + [
     ("linear", HEADS),
     ("conv", HEADS),
 ]
-def random_inputs(seed=0, length=LENGTH):
+def random_inputs(seed=0, length=LENGTH, num_heads=None):
+    """`(batch, length, channels)`, or with a heads axis for per-head ones."""
+    heads = () if num_heads is None else (num_heads,)
     rng = np.random.default_rng(seed)
-    return rng.normal(size=(BATCH, length, CHANNELS)).astype("float32")
+    return rng.normal(size=(BATCH, length) + heads + (CHANNELS,)).astype(
+        "float32"
+    )
+
+
+def feature_mask(mask, x):
+    """The `(batch, length)` mask broadcastable against `x`."""
+    return mask.reshape(mask.shape + (1,) * (x.ndim - 2))
 
 
 def padding_mask(length=LENGTH):
@@ -32,7 +41,7 @@ def padding_mask(length=LENGTH):
 def reference_projection(layer, x, mask):
     """The projection written out with NumPy loops."""
     kernel = None if not layer.weights else to_numpy(layer.kernel)
-    x = np.where(mask[..., None], x, 0.0)
+    x = np.where(feature_mask(mask, x), x, 0.0)
     window = math.ceil(N / K)
     heads = (HEADS,) if layer.per_head else ()
     projected = np.zeros((BATCH, K) + heads + (CHANNELS,), dtype="float64")
@@ -50,7 +59,7 @@ def reference_projection(layer, x, mask):
                 slot_mask[b, slot] = bool(mask[b].any())
                 if layer.per_head:
                     projected[b, slot] = np.einsum(
-                        "sc,hs->hc", x[b], kernel[:, :LENGTH, slot]
+                        "shc,hs->hc", x[b], kernel[:, :LENGTH, slot]
                     )
                 else:
                     projected[b, slot] = x[b].T @ kernel[:LENGTH, slot]
@@ -70,7 +79,7 @@ def test_layer_checks_and_gradients(kind, num_heads):
     run_layer_test(
         SequenceProjection,
         dict(sequence_length=N, projected_length=K, kind=kind, num_heads=num_heads),
-        {"inputs": random_inputs(), "mask": padding_mask()},
+        {"inputs": random_inputs(num_heads=num_heads), "mask": padding_mask()},
         expected_output_shape=(
             (BATCH, K) + heads + (CHANNELS,),
             (BATCH, K),
@@ -82,7 +91,7 @@ def test_layer_checks_and_gradients(kind, num_heads):
 @pytest.mark.parametrize("kind, num_heads", VARIANTS)
 def test_matches_reference(kind, num_heads):
     layer = SequenceProjection(N, K, kind=kind, num_heads=num_heads)
-    x, mask = random_inputs(), padding_mask()
+    x, mask = random_inputs(num_heads=num_heads), padding_mask()
     projected, slot_mask = layer(x, mask=mask)
     expected, expected_slot_mask = reference_projection(layer, x, mask)
     np.testing.assert_allclose(to_numpy(projected), expected, atol=1e-5)
@@ -92,9 +101,11 @@ def test_matches_reference(kind, num_heads):
 @pytest.mark.parametrize("kind, num_heads", VARIANTS)
 def test_padding_is_invisible(kind, num_heads):
     layer = SequenceProjection(N, K, kind=kind, num_heads=num_heads)
-    x, mask = random_inputs(), padding_mask()
-    noisy = np.where(mask[..., None], x, 100 * random_inputs(seed=1))
-    longer = np.concatenate([noisy, random_inputs(seed=2, length=N - LENGTH)], 1)
+    x, mask = random_inputs(num_heads=num_heads), padding_mask()
+    noise = 100 * random_inputs(seed=1, num_heads=num_heads)
+    noisy = np.where(feature_mask(mask, x), x, noise)
+    tail = random_inputs(seed=2, length=N - LENGTH, num_heads=num_heads)
+    longer = np.concatenate([noisy, tail], 1)
     longer_mask = np.pad(mask, [(0, 0), (0, N - LENGTH)])
     expected = to_numpy(layer(x, mask=mask))
     for inputs, inputs_mask in ((noisy, mask), (longer, longer_mask)):
@@ -115,7 +126,7 @@ def test_mixed_precision(kind, num_heads, policy):
             sequence_length=N, projected_length=K, kind=kind,
             num_heads=num_heads,
         ),
-        {"inputs": random_inputs(), "mask": padding_mask()},
+        {"inputs": random_inputs(num_heads=num_heads), "mask": padding_mask()},
         policy,
     )
 
@@ -144,6 +155,10 @@ def test_invalid_arguments_raise(kwargs, message):
 def test_inputs_of_wrong_rank_or_length_raise():
     with pytest.raises(ValueError, match="expects inputs of shape"):
         SequenceProjection(N, K).build((BATCH, LENGTH))
+    with pytest.raises(ValueError, match=r"num_heads=2.*num_heads, channels"):
+        SequenceProjection(N, K, num_heads=2).build((BATCH, LENGTH, CHANNELS))
+    with pytest.raises(ValueError, match="expects inputs of shape"):
+        SequenceProjection(N, K, num_heads=2).build((BATCH, LENGTH, 3, 4))
     with pytest.raises(ValueError, match=rf"\({N + 1}\).*\({N}\)"):
         SequenceProjection(N, K)(random_inputs(length=N + 1))
 

@@ -1,16 +1,30 @@
 """The Linformer encoder network: embeddings and Linformer encoder blocks."""
 
 import keras
-from keras.layers import ReversibleEmbedding
-from keras_hub.layers import PositionEmbedding
 from keras_hub.models import Backbone
 
 from keras_linformer.layers.linformer_encoder_block import LinformerEncoderBlock
 from keras_linformer.layers.sequence_projection import PROJECTION_KINDS
 from keras_linformer.layers.sequence_projection import SequenceProjection
 from keras_linformer.layers.validation import check_positive_int
+from keras_linformer.models.linformer.linformer_embeddings import (
+    embedded_inputs,
+)
 
 PARAMETER_SHARING = ("none", "headwise", "key_value", "layerwise")
+# The constructor arguments both Linformer backbones keep in their configs.
+CONFIG_ARGUMENTS = (
+    "vocabulary_size",
+    "num_layers",
+    "num_heads",
+    "hidden_dim",
+    "intermediate_dim",
+    "sequence_length",
+    "projected_length",
+    "projection",
+    "parameter_sharing",
+    "dropout",
+)
 
 
 @keras.saving.register_keras_serializable(package="keras_linformer")
@@ -113,19 +127,18 @@ class LinformerBackbone(Backbone):
             projected_length, num_layers, parameter_sharing
         )
 
+        # === Embeddings ===
+        inputs, x = embedded_inputs(
+            self,
+            vocabulary_size,
+            hidden_dim,
+            sequence_length,
+            dropout,
+            dtype,
+            layer_norm=True,
+        )
+
         # === Layers ===
-        self.token_embedding, self.position_embedding = embedding_layers(
-            vocabulary_size, hidden_dim, sequence_length, dtype
-        )
-        self.embeddings_add = keras.layers.Add(
-            dtype=dtype, name="embeddings_add"
-        )
-        self.embeddings_layer_norm = keras.layers.LayerNormalization(
-            epsilon=1e-5, dtype=dtype, name="embeddings_layer_norm"
-        )
-        self.embeddings_dropout = keras.layers.Dropout(
-            dropout, dtype=dtype, name="embeddings_dropout"
-        )
         self.shared_projection = None
         if parameter_sharing == "layerwise":
             # One E for keys and values of every layer: the blocks receive
@@ -165,28 +178,9 @@ class LinformerBackbone(Backbone):
             )
 
         # === Functional Model ===
-        token_id_input = keras.Input(
-            shape=(None,), dtype="int32", name="token_ids"
-        )
-        padding_mask_input = keras.Input(
-            shape=(None,), dtype="int32", name="padding_mask"
-        )
-        tokens = self.token_embedding(token_id_input)
-        positions = self.position_embedding(tokens)
-        x = self.embeddings_add((tokens, positions))
-        x = self.embeddings_layer_norm(x)
-        x = self.embeddings_dropout(x)
         for transformer_layer in self.transformer_layers:
-            x = transformer_layer(x, padding_mask=padding_mask_input)
-        super().__init__(
-            inputs={
-                "token_ids": token_id_input,
-                "padding_mask": padding_mask_input,
-            },
-            outputs=x,
-            dtype=dtype,
-            **kwargs,
-        )
+            x = transformer_layer(x, padding_mask=inputs["padding_mask"])
+        super().__init__(inputs=inputs, outputs=x, dtype=dtype, **kwargs)
 
         # === Config ===
         self.vocabulary_size = vocabulary_size
@@ -202,43 +196,16 @@ class LinformerBackbone(Backbone):
 
     def get_config(self):
         config = super().get_config()
-        config.update(
-            {
-                "vocabulary_size": self.vocabulary_size,
-                "num_layers": self.num_layers,
-                "num_heads": self.num_heads,
-                "hidden_dim": self.hidden_dim,
-                "intermediate_dim": self.intermediate_dim,
-                "sequence_length": self.sequence_length,
-                "projected_length": self.projected_length,
-                "projection": self.projection,
-                "parameter_sharing": self.parameter_sharing,
-                "dropout": self.dropout,
-            }
-        )
+        config.update(config_arguments(self))
         return config
 
 
-def embedding_layers(vocabulary_size, hidden_dim, sequence_length, dtype):
-    """The token and position embeddings of the Linformer backbones.
+def config_arguments(backbone, names=CONFIG_ARGUMENTS):
+    """The constructor arguments `names` of `backbone`, for `get_config`.
 
-    The token embedding is reversible, so language-model heads can reuse it
-    to map hidden states back to the vocabulary.
+    The backbones keep each argument as an attribute of the same name.
     """
-    token_embedding = ReversibleEmbedding(
-        input_dim=vocabulary_size,
-        output_dim=hidden_dim,
-        embeddings_initializer=keras.initializers.TruncatedNormal(stddev=0.02),
-        dtype=dtype,
-        name="token_embedding",
-    )
-    position_embedding = PositionEmbedding(
-        sequence_length=sequence_length,
-        initializer=keras.initializers.TruncatedNormal(stddev=0.02),
-        dtype=dtype,
-        name="position_embedding",
-    )
-    return token_embedding, position_embedding
+    return {name: getattr(backbone, name) for name in names}
 
 
 def check_backbone_sizes(

@@ -2,13 +2,14 @@
 
 import keras
 import numpy as np
-import tensorflow as tf
 from keras_hub.tokenizers import ByteTokenizer
 
 from keras_linformer.models.linformer.linformer_backbone import LinformerBackbone
 from keras_linformer.models.linformer.linformer_tokenizer import (
     add_special_tokens,
 )
+from keras_linformer.preprocessing_utils import is_tf_tensor
+from keras_linformer.preprocessing_utils import zero_ids_from
 
 BYTE_COUNT = 256
 # Special tokens take the ids after the 256 byte values, in this order.
@@ -82,11 +83,8 @@ class LinformerByteTokenizer(ByteTokenizer):
 
 def without_special_ids(token_ids):
     """Replaces ids of special tokens by 0 in any batch of token ids."""
-    if isinstance(token_ids, (tf.Tensor, tf.RaggedTensor)):
-        return tf.ragged.map_flat_values(
-            lambda ids: tf.where(ids < BYTE_COUNT, ids, tf.zeros_like(ids)),
-            token_ids,
-        )
+    if is_tf_tensor(token_ids):
+        return zero_ids_from(token_ids, BYTE_COUNT)
     if isinstance(token_ids, (list, tuple)):
         return [without_special_ids(ids) for ids in token_ids]
     token_ids = np.asarray(keras.ops.convert_to_numpy(token_ids))

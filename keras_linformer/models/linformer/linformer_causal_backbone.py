@@ -17,7 +17,22 @@ from keras_linformer.models.linformer.linformer_backbone import (
     check_parameter_sharing,
 )
 from keras_linformer.models.linformer.linformer_backbone import (
-    embedding_layers,
+    CONFIG_ARGUMENTS,
+)
+from keras_linformer.models.linformer.linformer_backbone import (
+    config_arguments,
+)
+from keras_linformer.models.linformer.linformer_embeddings import (
+    embedded_inputs,
+)
+
+# The encoder's config arguments and `chunk_size`, in the order of saved
+# configs (after `projected_length`).
+_CHUNK_INDEX = CONFIG_ARGUMENTS.index("projected_length") + 1
+CAUSAL_CONFIG_ARGUMENTS = (
+    CONFIG_ARGUMENTS[:_CHUNK_INDEX]
+    + ("chunk_size",)
+    + CONFIG_ARGUMENTS[_CHUNK_INDEX:]
 )
 
 
@@ -120,16 +135,13 @@ class LinformerCausalBackbone(Backbone):
         check_causal_projection(projection)
         check_parameter_sharing(parameter_sharing)
 
+        # === Embeddings ===
+        # Not normalized: the decoder blocks normalize their inputs first.
+        inputs, x = embedded_inputs(
+            self, vocabulary_size, hidden_dim, sequence_length, dropout, dtype
+        )
+
         # === Layers ===
-        self.token_embedding, self.position_embedding = embedding_layers(
-            vocabulary_size, hidden_dim, sequence_length, dtype
-        )
-        self.embeddings_add = keras.layers.Add(
-            dtype=dtype, name="embeddings_add"
-        )
-        self.embeddings_dropout = keras.layers.Dropout(
-            dropout, dtype=dtype, name="embeddings_dropout"
-        )
         self.shared_projection = None
         block_arguments = {
             "sequence_length": sequence_length,
@@ -173,28 +185,12 @@ class LinformerCausalBackbone(Backbone):
         )
 
         # === Functional Model ===
-        token_id_input = keras.Input(
-            shape=(None,), dtype="int32", name="token_ids"
-        )
-        padding_mask_input = keras.Input(
-            shape=(None,), dtype="int32", name="padding_mask"
-        )
-        tokens = self.token_embedding(token_id_input)
-        positions = self.position_embedding(tokens)
-        x = self.embeddings_add((tokens, positions))
-        x = self.embeddings_dropout(x)
         for transformer_layer in self.transformer_layers:
-            x = transformer_layer(x, decoder_padding_mask=padding_mask_input)
+            x = transformer_layer(
+                x, decoder_padding_mask=inputs["padding_mask"]
+            )
         x = self.layer_norm(x)
-        super().__init__(
-            inputs={
-                "token_ids": token_id_input,
-                "padding_mask": padding_mask_input,
-            },
-            outputs=x,
-            dtype=dtype,
-            **kwargs,
-        )
+        super().__init__(inputs=inputs, outputs=x, dtype=dtype, **kwargs)
 
         # === Config ===
         self.vocabulary_size = vocabulary_size
@@ -217,19 +213,5 @@ class LinformerCausalBackbone(Backbone):
 
     def get_config(self):
         config = super().get_config()
-        config.update(
-            {
-                "vocabulary_size": self.vocabulary_size,
-                "num_layers": self.num_layers,
-                "num_heads": self.num_heads,
-                "hidden_dim": self.hidden_dim,
-                "intermediate_dim": self.intermediate_dim,
-                "sequence_length": self.sequence_length,
-                "projected_length": self.projected_length,
-                "chunk_size": self.chunk_size,
-                "projection": self.projection,
-                "parameter_sharing": self.parameter_sharing,
-                "dropout": self.dropout,
-            }
-        )
+        config.update(config_arguments(self, CAUSAL_CONFIG_ARGUMENTS))
         return config

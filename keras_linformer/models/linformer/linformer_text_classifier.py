@@ -3,18 +3,25 @@
 import keras
 from keras_hub.models import TextClassifier
 
+from keras_linformer.layers.attention_pooling import AttentionPooling1D
 from keras_linformer.models.linformer.linformer_backbone import LinformerBackbone
 from keras_linformer.models.linformer.linformer_text_classifier_preprocessor import (  # noqa: E501
     LinformerTextClassifierPreprocessor,
 )
 
 
+POOLINGS = {
+    "attention": AttentionPooling1D,
+    "mean": keras.layers.GlobalAveragePooling1D,
+}
+
+
 @keras.saving.register_keras_serializable(package="keras_linformer")
 class LinformerTextClassifier(TextClassifier):
     """An end-to-end Linformer model for classifying (long) texts.
 
-    Averages the backbone's hidden states over the real tokens (padding left
-    out) and maps the average to `num_classes` logits. With a `preprocessor`
+    Pools the backbone's hidden states over the real tokens (padding left
+    out) and maps the pooled vector to `num_classes` logits. With a `preprocessor`
     the model takes raw strings in `fit()`, `evaluate()` and `predict()`; a
     saved preset loads with keras-hub's generic
     `keras_hub.models.TextClassifier.from_preset(path)` once
@@ -29,6 +36,12 @@ class LinformerTextClassifier(TextClassifier):
         activation: string or callable. The activation of the output; use
             `"softmax"` to return probabilities. Defaults to `None` (logits).
         dropout: float. Dropout on the pooled features. Defaults to `0.1`.
+        pooling: string. How the hidden states become one vector:
+            `"attention"` (a learned, content-based weighting of the tokens,
+            `AttentionPooling1D`) or `"mean"` (their average). Linformer
+            layers select by content only among the k slots of their
+            position-indexed projection; attention pooling selects among all
+            n tokens. Defaults to `"attention"`.
         **kwargs: other keyword arguments passed to
             `keras_hub.models.TextClassifier`.
 
@@ -72,6 +85,7 @@ class LinformerTextClassifier(TextClassifier):
         preprocessor=None,
         activation=None,
         dropout=0.1,
+        pooling="attention",
         **kwargs,
     ):
         if not isinstance(num_classes, int) or num_classes < 2:
@@ -79,10 +93,15 @@ class LinformerTextClassifier(TextClassifier):
                 "`num_classes` must be an integer of at least 2. Received: "
                 f"num_classes={num_classes!r}"
             )
+        if pooling not in POOLINGS:
+            raise ValueError(
+                f"`pooling` must be one of {tuple(POOLINGS)}. Received: "
+                f"pooling={pooling!r}"
+            )
         # === Layers ===
         self.backbone = backbone
         self.preprocessor = preprocessor
-        self.pooler = keras.layers.GlobalAveragePooling1D(
+        self.pooler = POOLINGS[pooling](
             dtype=backbone.dtype_policy, name="pooler"
         )
         self.output_dropout = keras.layers.Dropout(
@@ -107,6 +126,7 @@ class LinformerTextClassifier(TextClassifier):
         self.num_classes = num_classes
         self.activation = keras.activations.get(activation)
         self.dropout = dropout
+        self.pooling = pooling
 
     def get_config(self):
         config = super().get_config()
@@ -115,6 +135,7 @@ class LinformerTextClassifier(TextClassifier):
                 "num_classes": self.num_classes,
                 "activation": keras.activations.serialize(self.activation),
                 "dropout": self.dropout,
+                "pooling": self.pooling,
             }
         )
         return config

@@ -1,11 +1,11 @@
 """Turns raw strings into the inputs of a Linformer text classifier."""
 
 import keras
-import tensorflow as tf
 from keras_hub.models import TextClassifierPreprocessor
 
 from keras_linformer.models.linformer.linformer_backbone import LinformerBackbone
 from keras_linformer.models.linformer.linformer_tokenizer import LinformerTokenizer
+from keras_linformer.preprocessing_utils import cast_preprocessed
 
 
 @keras.saving.register_keras_serializable(package="keras_linformer")
@@ -15,9 +15,10 @@ class LinformerTextClassifierPreprocessor(TextClassifierPreprocessor):
     Tokenizes each string with the `tokenizer`, adds `"[CLS]"` and `"[SEP]"`,
     truncates to `sequence_length` and pads with `"[PAD]"`, then returns a
     dictionary with `"token_ids"` and `"padding_mask"` (int32, 1 at real
-    tokens), the inputs of `LinformerBackbone`. Labels and sample weights pass through unchanged, so
-    the layer maps `(text, label)` `tf.data` pipelines and is applied to raw
-    strings by `fit()`, `evaluate()` and `predict()` on every backend.
+    tokens), the inputs of `LinformerBackbone`. Labels and sample weights
+    pass through unchanged, so the layer maps `(text, label)` `tf.data`
+    pipelines and is applied to raw strings by `fit()`, `evaluate()` and
+    `predict()` on every backend.
 
     Args:
         tokenizer: a `LinformerTokenizer` or `LinformerByteTokenizer`.
@@ -49,21 +50,11 @@ class LinformerTextClassifierPreprocessor(TextClassifierPreprocessor):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(
             super().call(x, y, sample_weight)
         )
-        # One segment type only: the backbone has no segment embedding.
+        # One segment type only: the backbone has no segment embedding. The
+        # boolean mask becomes int32, the backbone's input dtype:
+        # `tf.distribute.MirroredStrategy` cannot distribute boolean inputs.
         x = {
             "token_ids": x["token_ids"],
-            "padding_mask": as_int32(x["padding_mask"]),
+            "padding_mask": cast_preprocessed(x["padding_mask"], "int32"),
         }
         return keras.utils.pack_x_y_sample_weight(x, y, sample_weight)
-
-
-def as_int32(mask):
-    """The boolean padding mask as int32, the backbone's input dtype.
-
-    `tf.distribute.MirroredStrategy` cannot distribute boolean inputs. The
-    mask is a `tf.Tensor` in `tf.data` (and on the TensorFlow backend) and a
-    backend tensor in eager calls on the other backends.
-    """
-    if isinstance(mask, tf.Tensor):
-        return tf.cast(mask, "int32")
-    return keras.ops.cast(mask, "int32")

@@ -1,11 +1,12 @@
 """A WordPiece tokenizer for Linformer models, trainable on your own corpus."""
 
 import keras
-import tensorflow as tf
 from keras_hub.tokenizers import WordPieceTokenizer
 from keras_hub.tokenizers import compute_word_piece_vocabulary
 
 from keras_linformer.models.linformer.linformer_backbone import LinformerBackbone
+from keras_linformer.preprocessing_utils import batched_text_dataset
+from keras_linformer.preprocessing_utils import is_dataset
 
 # Reserved first, in this order, so their ids are the same in every vocabulary.
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
@@ -78,9 +79,7 @@ class LinformerTokenizer(WordPieceTokenizer):
                 f"{len(SPECIAL_TOKENS)} special tokens. Received: "
                 f"vocabulary_size={vocabulary_size!r}"
             )
-        if isinstance(texts, tf.data.Dataset):
-            dataset = texts
-        else:
+        if not is_dataset(texts):
             texts = [texts] if isinstance(texts, str) else list(texts)
             if not texts or not all(isinstance(t, str) for t in texts):
                 raise ValueError(
@@ -93,11 +92,8 @@ class LinformerTokenizer(WordPieceTokenizer):
                     "`texts` holds only empty strings: there is nothing to "
                     "learn a vocabulary from."
                 )
-            dataset = tf.data.Dataset.from_tensor_slices(texts)
-        if dataset.element_spec.shape.rank == 0:
-            dataset = dataset.batch(256)
         vocabulary = compute_word_piece_vocabulary(
-            dataset,
+            batched_text_dataset(texts),
             vocabulary_size=vocabulary_size,
             lowercase=lowercase,
             strip_accents=kwargs.get("strip_accents", False),

@@ -5,26 +5,19 @@ from keras_linformer.models import LinformerCausalBackbone
 from keras_linformer.models.linformer.linformer_backbone import (
     PARAMETER_SHARING,
 )
+from tests.testing import CAUSAL_C as C
+from tests.testing import CAUSAL_HEADS as HEADS
+from tests.testing import CAUSAL_K as K
+from tests.testing import CAUSAL_LAYERS as LAYERS
+from tests.testing import causal_backbone_kwargs
 from tests.testing import run_serialization_test
 from tests.testing import to_numpy
 
-VOCAB, N, K, C, HIDDEN, LAYERS, HEADS = 20, 16, 4, 3, 8, 2, 2
+VOCAB, N, HIDDEN = 20, 16, 8
 
 
 def backbone_kwargs(**overrides):
-    kwargs = dict(
-        vocabulary_size=VOCAB,
-        num_layers=LAYERS,
-        num_heads=HEADS,
-        hidden_dim=HIDDEN,
-        intermediate_dim=16,
-        sequence_length=N,
-        projected_length=K,
-        chunk_size=C,
-        dropout=0.0,
-    )
-    kwargs.update(overrides)
-    return kwargs
+    return {**causal_backbone_kwargs(VOCAB, N, HIDDEN), **overrides}
 
 
 def token_inputs(length=N, seed=0):

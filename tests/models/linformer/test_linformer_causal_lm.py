@@ -7,6 +7,11 @@ from keras_linformer.models import LinformerCausalBackbone
 from keras_linformer.models import LinformerCausalLM
 from keras_linformer.models import LinformerCausalLMPreprocessor
 from keras_linformer.models import LinformerTokenizer
+from tests.testing import CAUSAL_C as C
+from tests.testing import CAUSAL_HEADS as HEADS
+from tests.testing import CAUSAL_K as K
+from tests.testing import CAUSAL_LAYERS as LAYERS
+from tests.testing import causal_backbone_kwargs
 from tests.testing import to_numpy
 
 WORDS = "the quick brown fox jumps over lazy dog cat sleeps on a mat".split()
@@ -16,7 +21,7 @@ TEXTS = [
     "a quick dog jumps over a cat",
     "the fox sleeps",
 ]
-N, K, C, LAYERS, HEADS, HIDDEN = 24, 4, 3, 2, 2, 16
+N, HIDDEN = 24, 16
 PROMPTS = ["the quick brown fox", "a"]  # Different lengths in one batch.
 MAX_LENGTH = 14  # Generation crosses several chunks of C = 3.
 
@@ -28,15 +33,7 @@ def causal_lm():
     )
     preprocessor = LinformerCausalLMPreprocessor(tokenizer, sequence_length=12)
     backbone = LinformerCausalBackbone(
-        vocabulary_size=tokenizer.vocabulary_size(),
-        num_layers=LAYERS,
-        num_heads=HEADS,
-        hidden_dim=HIDDEN,
-        intermediate_dim=32,
-        sequence_length=N,
-        projected_length=K,
-        chunk_size=C,
-        dropout=0.0,
+        **causal_backbone_kwargs(tokenizer.vocabulary_size(), N, HIDDEN)
     )
     model = LinformerCausalLM(backbone, preprocessor)
     model.compile(sampler="greedy")
@@ -54,6 +51,17 @@ def full_forward_logits(causal_lm, token_ids):
             ),
             reverse=True,
         )
+    )
+
+
+def assert_same_logits(revived, causal_lm):
+    """Asserts that `revived` computes the logits of `causal_lm` on the
+    prompts."""
+    token_ids = prompt_ids(causal_lm)["token_ids"]
+    np.testing.assert_allclose(
+        full_forward_logits(revived, token_ids),
+        full_forward_logits(causal_lm, token_ids),
+        atol=1e-5,
     )
 
 
@@ -153,12 +161,7 @@ def test_preset_round_trip_with_generic_loaders(causal_lm, tmp_path):
     assert isinstance(revived, LinformerCausalLM)
     preprocessor = keras_hub.models.CausalLMPreprocessor.from_preset(preset)
     assert isinstance(preprocessor, LinformerCausalLMPreprocessor)
-    token_ids = prompt_ids(causal_lm)["token_ids"]
-    np.testing.assert_allclose(
-        full_forward_logits(revived, token_ids),
-        full_forward_logits(causal_lm, token_ids),
-        atol=1e-5,
-    )
+    assert_same_logits(revived, causal_lm)
     revived.compile(sampler="greedy")
     assert revived.generate(PROMPTS, max_length=MAX_LENGTH) == (
         causal_lm.generate(PROMPTS, max_length=MAX_LENGTH)
@@ -170,9 +173,4 @@ def test_keras_file_round_trip(causal_lm, tmp_path):
     causal_lm.save(path)
     revived = keras.saving.load_model(path)
     assert isinstance(revived, LinformerCausalLM)
-    token_ids = prompt_ids(causal_lm)["token_ids"]
-    np.testing.assert_allclose(
-        full_forward_logits(revived, token_ids),
-        full_forward_logits(causal_lm, token_ids),
-        atol=1e-5,
-    )
+    assert_same_logits(revived, causal_lm)

@@ -133,3 +133,30 @@ def test_invalid_num_classes(tokenizer):
     backbone = tiny_text_classifier(tokenizer).backbone
     with pytest.raises(ValueError, match="num_classes"):
         LinformerTextClassifier(backbone, num_classes=1)
+
+
+@pytest.mark.parametrize("pooling", ["attention", "mean"])
+def test_pooling_is_configurable_and_round_trips(tokenizer, pooling, tmp_path):
+    tiny = tiny_text_classifier(tokenizer, SEQUENCE_LENGTH)
+    classifier = LinformerTextClassifier(
+        tiny.backbone,
+        num_classes=2,
+        preprocessor=tiny.preprocessor,
+        pooling=pooling,
+    )
+    path = str(tmp_path / "classifier.keras")
+    classifier.save(path)
+    revived = keras.saving.load_model(path)
+    assert revived.pooling == pooling
+    assert type(revived.pooler) is type(classifier.pooler)
+    np.testing.assert_allclose(
+        revived.predict(TEXTS, batch_size=4, verbose=0),
+        classifier.predict(TEXTS, batch_size=4, verbose=0),
+        atol=1e-6,
+    )
+
+
+def test_invalid_pooling(tokenizer):
+    backbone = tiny_text_classifier(tokenizer).backbone
+    with pytest.raises(ValueError, match="`pooling` must be one of"):
+        LinformerTextClassifier(backbone, num_classes=2, pooling="max")
