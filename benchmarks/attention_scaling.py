@@ -18,11 +18,12 @@ weight.
 
 Peak memory is the highest resident set size during the timed calls minus
 the resident set size after imports, model build and inputs, before the
-warm-up call; resetting the kernel's peak-RSS counter (VmHWM) after the
-warm-up leaves the transient memory of compilation out. What the runtime and
-the compiled program keep (about 60-140 MB on TensorFlow) is included, so
-small points are dominated by it. The warm-up call's own peak (which
-includes compilation) is recorded as `first_call_peak_mb`.
+warm-up call. After the warm-up, which compiles, glibc's free heap (mostly
+the compiler's garbage) goes back to the system (`malloc_trim`) and the
+kernel's peak-RSS counter (VmHWM) is reset, so the peak counts memory in
+use: the activations, the runtime and the compiled program (about 60-100 MB
+on TensorFlow, which dominates the small points). The warm-up call's own
+peak, compilation included, is recorded as `first_call_peak_mb`.
 
 For each Linformer point the script also prints the fraction of this
 machine's float32 matmul rate that the layer reaches for its FLOP count. The
@@ -46,6 +47,7 @@ machine, split the sweep: `--sizes 512 1024 2048 4096`, then
 """
 
 import argparse
+import ctypes
 import json
 import os
 import platform
@@ -197,6 +199,12 @@ def reset_peak_memory():
         clear_refs.write("5")
 
 
+def release_free_heap():
+    """Returns the heap glibc holds free (compilation's garbage) to the
+    system, so that resident memory counts only memory in use."""
+    ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
 def time_and_memory(run, repeats, budget_seconds):
     """Median seconds of `run()`, and its peak MiB above the RSS now.
 
@@ -208,6 +216,7 @@ def time_and_memory(run, repeats, budget_seconds):
     reset_peak_memory()
     run()  # Warm-up: compiles, and allocates what later calls reuse.
     first_call_peak = resident_mb("VmHWM") - baseline
+    release_free_heap()
     reset_peak_memory()
     times = []
     started = time.perf_counter()
