@@ -128,6 +128,11 @@ class LinformerTextClassifier(TextClassifier):
         self.dropout = dropout
         self.pooling = pooling
 
+    @classmethod
+    def from_config(cls, config):
+        # Classifiers saved before `pooling` existed averaged the tokens.
+        return super().from_config({"pooling": "mean", **config})
+
     def get_config(self):
         config = super().get_config()
         config.update(

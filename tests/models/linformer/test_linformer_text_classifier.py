@@ -160,3 +160,14 @@ def test_invalid_pooling(tokenizer):
     backbone = tiny_text_classifier(tokenizer).backbone
     with pytest.raises(ValueError, match="`pooling` must be one of"):
         LinformerTextClassifier(backbone, num_classes=2, pooling="max")
+
+
+def test_configs_saved_before_pooling_existed_load_with_mean_pooling(
+    tokenizer,
+):
+    tiny = tiny_text_classifier(tokenizer, SEQUENCE_LENGTH)
+    config = tiny.get_config()
+    del config["pooling"]
+    revived = LinformerTextClassifier.from_config(config)
+    assert revived.pooling == "mean"
+    assert isinstance(revived.pooler, keras.layers.GlobalAveragePooling1D)
