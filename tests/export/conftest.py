@@ -46,6 +46,9 @@ def trained_classifier(tmp_path_factory):
         # Kernels of 1024 weights: the smallest that quantization converts.
         intermediate_dim=64,
         projected_length=8,
+        # The main job's projection; the causal LM's decode-step export
+        # covers the linear one.
+        projection="conv",
     )
     classifier.fit(
         CLASSIFICATION_TEXTS, CLASSIFICATION_LABELS, batch_size=4, verbose=0
