@@ -59,10 +59,11 @@ class SequenceProjection(keras.layers.Layer):
     Returns:
         A tuple `(projected, slot_mask)`. `projected` has the shape of
         `inputs` with k in place of the length: `(batch, k, channels)`, or
-        `(batch, k, num_heads, channels)` for a per-head projection. `slot_mask` is a boolean `(batch, k)` tensor that
-        is False for slots whose window holds no real position (for the
-        `"linear"` kind, whose every slot sees the whole sequence: False only
-        in rows without any real position).
+        `(batch, k, num_heads, channels)` for a per-head projection.
+        `slot_mask` is a boolean `(batch, k)` tensor that is False for slots
+        whose window holds no real position (for the `"linear"` kind, whose
+        every slot sees the whole sequence: False only in rows without any
+        real position).
 
     Example:
 

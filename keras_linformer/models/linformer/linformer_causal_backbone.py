@@ -26,15 +26,6 @@ from keras_linformer.models.linformer.linformer_embeddings import (
     embedded_inputs,
 )
 
-# The encoder's config arguments and `chunk_size`, in the order of saved
-# configs (after `projected_length`).
-_CHUNK_INDEX = CONFIG_ARGUMENTS.index("projected_length") + 1
-CAUSAL_CONFIG_ARGUMENTS = (
-    CONFIG_ARGUMENTS[:_CHUNK_INDEX]
-    + ("chunk_size",)
-    + CONFIG_ARGUMENTS[_CHUNK_INDEX:]
-)
-
 
 @keras.saving.register_keras_serializable(package="keras_linformer")
 class LinformerCausalBackbone(Backbone):
@@ -213,5 +204,7 @@ class LinformerCausalBackbone(Backbone):
 
     def get_config(self):
         config = super().get_config()
-        config.update(config_arguments(self, CAUSAL_CONFIG_ARGUMENTS))
+        config.update(
+            config_arguments(self, CONFIG_ARGUMENTS + ("chunk_size",))
+        )
         return config
