@@ -6,24 +6,40 @@ and `keras.layers.MultiHeadAttention`, batch 1, 8 heads of 64 (model dim
 512), self-attention over n positions, on the backend chosen with
 `KERAS_BACKEND`. On the torch backend the PyPI `linformer` package's
 `LinformerSelfAttention` runs as a peer. Each (layer, n, mode) measurement
-runs in its own subprocess so that its peak memory is its own.
+runs in its own subprocesses (one timing it, one measuring its memory) so
+that its peak memory is its own.
 
 Timing uses each backend's compiled path: TensorFlow `tf.function(
 jit_compile=True)` of the model call (gradients with `tf.GradientTape`), JAX
 `jax.jit` of `stateless_call` (gradients with `jax.grad`), PyTorch eager
-(gradients with `torch.autograd.grad`). After a warm-up call (which
-compiles), the median of several repeats is reported. The backward pass takes
+(gradients with `torch.autograd.grad`). After two warm-up calls (the first
+compiles, the second settles the allocator's reuse), the median of several
+repeats is reported. The backward pass takes
 the gradient of `sum(outputs)` with respect to the input and every trainable
 weight.
 
-Peak memory is the highest resident set size during the timed calls minus
-the resident set size after imports, model build and inputs, before the
+Time and memory come from separate processes, because glibc's allocator
+serves them differently. By default glibc gives a freed buffer above 32 MB
+back to the system, so the next call maps it again and pays a page fault
+per 4 KiB (about 1 us each here): for attention over 8,192 positions that
+is 20-40% of a JAX or PyTorch call, and it jumps in where buffers cross
+32 MB, which bends the growth curve. That is the allocator's cost, not the
+layer's, and a caching allocator (TensorFlow's, jemalloc, tcmalloc) avoids
+it. Timing processes therefore run with glibc set to keep freed memory for
+reuse (`MALLOC_ARENA_MAX=1 MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=<1
+TiB>`; `--malloc default` turns this off), and the JSON also records one
+call's time with glibc's defaults (`default_malloc_seconds`).
+
+Peak memory is measured with glibc's defaults, where freed buffers leave
+the resident set: the highest resident set size during one call minus the
+resident set size after imports, model build and inputs, before the
 warm-up call. After the warm-up, which compiles, glibc's free heap (mostly
 the compiler's garbage) goes back to the system (`malloc_trim`) and the
-kernel's peak-RSS counter (VmHWM) is reset, so the peak counts memory in
-use: the activations, the runtime and the compiled program (about 60-100 MB
-on TensorFlow, which dominates the small points). The warm-up call's own
-peak, compilation included, is recorded as `first_call_peak_mb`.
+kernel's peak-RSS counter (VmHWM) is reset (the baseline is taken after such
+a trim too), so the peak counts memory in use: the activations, the runtime
+and the compiled program (about 60-100 MB on TensorFlow, which dominates the
+small points). The warm-up call's own peak, compilation included, is
+recorded as `first_call_peak_mb`.
 
 For each Linformer point the script also prints the fraction of this
 machine's float32 matmul rate that the layer reaches for its FLOP count. The
@@ -48,6 +64,7 @@ machine, split the sweep: `--sizes 512 1024 2048 4096`, then
 
 import argparse
 import ctypes
+import itertools
 import json
 import os
 import platform
@@ -68,6 +85,7 @@ DEFAULT_PROJECTED_LENGTHS = (128, 256)
 QUICK_SIZES = (256, 512)
 QUICK_PROJECTED_LENGTHS = (64,)
 MATMUL_SIZE = 2048
+MATMUL_REPEATS = 15
 QUICK_MATMUL_SIZE = 512
 # Full attention is compared up to here by default; beyond, it is the O(n^2)
 # wall that Linformer exists to avoid.
@@ -82,6 +100,20 @@ LABELS = {
     PYPI_LINFORMER: "PyPI linformer k={k}",
 }
 MODES = ("forward", "forward_backward")
+# glibc settings under which freed memory stays in the process for reuse:
+# one heap (other threads' heaps hold at most 64 MB and map larger buffers
+# afresh), no mmap for large buffers, and no trimming of the heap's top.
+REUSING_MALLOC = {
+    "MALLOC_ARENA_MAX": "1",
+    "MALLOC_MMAP_MAX_": "0",
+    "MALLOC_TRIM_THRESHOLD_": str(2**40),
+}
+MALLOC_SETTINGS = ("reuse", "default")
+# The timed series the growth summary covers, and how it names them.
+TIME_SETTINGS = {
+    "seconds": "",
+    "default_malloc_seconds": " (one call, glibc malloc defaults)",
+}
 BENCHMARKS_DIR = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -154,9 +186,19 @@ def parse_args():
         "points replace old ones), to split a long sweep with --sizes.",
     )
     parser.add_argument(
+        "--malloc",
+        choices=MALLOC_SETTINGS,
+        default="reuse",
+        help="glibc malloc settings for the timing processes: 'reuse' keeps "
+        "freed memory in the process, as caching allocators do; 'default' "
+        "returns large buffers to the system, so each call pays page faults "
+        "to map them again. Memory is always measured with the defaults. "
+        "Defaults to 'reuse'.",
+    )
+    parser.add_argument(
         "--point",
-        nargs=5,
-        metavar=("LAYER", "N", "K", "MODE", "MATMUL_SIZE"),
+        nargs=6,
+        metavar=("LAYER", "N", "K", "MODE", "MEASURE", "MATMUL_SIZE"),
         help=argparse.SUPPRESS,  # Internal: one measurement in this process.
     )
     args = parser.parse_args()
@@ -205,19 +247,14 @@ def release_free_heap():
     ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
-def time_and_memory(run, repeats, budget_seconds):
-    """Median seconds of `run()`, and its peak MiB above the RSS now.
+def median_seconds(run, repeats, budget_seconds):
+    """Median seconds of `run()` after two warm-up calls.
 
-    Allocators keep the buffers of the warm-up call for the next ones, so
-    the baseline is taken before the warm-up; the peak counter is reset
-    after it, which leaves out the transient memory of compilation.
+    The first warm-up call compiles; the second runs with the buffers the
+    allocator kept from the first, as every later call does.
     """
-    baseline = resident_mb("VmRSS")
-    reset_peak_memory()
-    run()  # Warm-up: compiles, and allocates what later calls reuse.
-    first_call_peak = resident_mb("VmHWM") - baseline
-    release_free_heap()
-    reset_peak_memory()
+    run()
+    run()
     times = []
     started = time.perf_counter()
     while len(times) < repeats:
@@ -229,11 +266,31 @@ def time_and_memory(run, repeats, budget_seconds):
             len(times) >= 3 or times[0] > budget_seconds
         ):
             break
+    return {"seconds": statistics.median(times), "repeats": len(times)}
+
+
+def peak_memory(run):
+    """Peak MiB of one call of `run()` above the RSS now, and its seconds.
+
+    The baseline is taken before the warm-up call, with free heap trimmed
+    as it is after the warm-up, whose compilation garbage goes too; the
+    peak counter is reset after it, which leaves out the transient memory
+    of compilation.
+    """
+    release_free_heap()  # The garbage of imports and model building.
+    baseline = resident_mb("VmRSS")
+    reset_peak_memory()
+    run()  # Warm-up: compiles.
+    first_call_peak = resident_mb("VmHWM") - baseline
+    release_free_heap()
+    reset_peak_memory()
+    start = time.perf_counter()
+    run()
+    seconds = time.perf_counter() - start
     return {
-        "seconds": statistics.median(times),
-        "repeats": len(times),
         "peak_mb": resident_mb("VmHWM") - baseline,
         "first_call_peak_mb": first_call_peak,
+        "default_malloc_seconds": seconds,
     }
 
 
@@ -328,8 +385,9 @@ RUNNERS = {
 }
 
 
-def measure_point(layer_name, n, k, mode, repeats, budget_seconds):
-    """Time and memory of one mode of one point, in a fresh process."""
+def measure_point(layer_name, n, k, mode, measure, repeats, budget_seconds):
+    """Time (`measure="time"`) or memory of one mode of one point, in a
+    fresh process."""
     import numpy as np
 
     inputs = np.random.default_rng(0).normal(size=(BATCH, n, MODEL_DIM))
@@ -337,7 +395,9 @@ def measure_point(layer_name, n, k, mode, repeats, budget_seconds):
         layer_name, inputs.astype("float32"), n, k
     )
     run = dict(zip(MODES, runners))[mode]
-    return time_and_memory(run, repeats, budget_seconds)
+    if measure == "time":
+        return median_seconds(run, repeats, budget_seconds)
+    return peak_memory(run)
 
 
 def compiled_matmul(size):
@@ -368,7 +428,9 @@ def compiled_matmul(size):
 def measure_matmul_rate(size):
     """GFLOP/s of one `size` x `size` float32 matmul on this backend."""
     run = compiled_matmul(size)
-    seconds = time_and_memory(run, repeats=5, budget_seconds=10)["seconds"]
+    seconds = median_seconds(run, MATMUL_REPEATS, budget_seconds=10)[
+        "seconds"
+    ]
     return 2 * size**3 / seconds / 1e9
 
 
@@ -402,9 +464,12 @@ def predicted_peak_bytes(layer_name, n, k, backend):
     return activations + 4 * attention * FLOAT32_BYTES
 
 
-def run_child(arguments, timeout):
-    """Runs this script with `arguments`; returns its JSON result or error."""
-    env = dict(os.environ)
+def run_child(arguments, timeout, malloc):
+    """Runs this script with `arguments` and glibc's `malloc` settings;
+    returns its JSON result or error."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
+    if malloc == "reuse":
+        env.update(REUSING_MALLOC)
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     command = [sys.executable, os.path.abspath(__file__)] + arguments
     try:
@@ -458,28 +523,46 @@ def sweep(args, backend, save):
                 )
             else:
                 for mode in MODES:
-                    started = time.perf_counter()
-                    result = run_child(
-                        ["--point", layer_name, str(n), str(k), mode]
-                        + [str(args.matmul_size)]
-                        + ["--repeats", str(args.repeats)]
-                        + ["--point-seconds", str(args.point_seconds)],
-                        args.timeout,
-                    )
-                    print(
-                        f"  {label(point)} n={n} {mode}: "
-                        f"{time.perf_counter() - started:.0f} s "
-                        f"{result.get('error', '')}",
-                        file=sys.stderr,
-                        flush=True,
+                    result = measure_in_children(
+                        args, point, mode, label(point)
                     )
                     if "error" in result:
                         point["error"] = f"{mode}: {result['error']}"
                         break
-                    point[mode] = dict(result, load_average=load_average())
+                    point[mode] = result
             points.append(point)
             save(points)
     return points
+
+
+def measure_in_children(args, point, mode, name):
+    """Times one mode of a point in one process (with `args.malloc`) and
+    measures its memory in another (glibc's defaults); merges the two."""
+    result = {}
+    for measure, malloc in (("time", args.malloc), ("memory", "default")):
+        started = time.perf_counter()
+        measured = run_child(
+            ["--point", point["layer"], str(point["n"]), str(point["k"] or 0)]
+            + [mode, measure, str(args.matmul_size)]
+            + ["--repeats", str(args.repeats)]
+            + ["--point-seconds", str(args.point_seconds)],
+            args.timeout,
+            malloc,
+        )
+        print(
+            f"  {name} n={point['n']} {mode} {measure}: "
+            f"{time.perf_counter() - started:.0f} s "
+            f"{measured.get('error', '')}",
+            file=sys.stderr,
+            flush=True,
+        )
+        if "error" in measured:
+            return measured
+        if measure == "time":
+            measured["load_average"] = load_average()
+            measured["malloc"] = malloc
+        result.update(measured)
+    return result
 
 
 def label(point):
@@ -573,7 +656,7 @@ def measured(points, layer_name, k, mode, key, smallest_n=0):
         if p["layer"] == layer_name
         and (p["k"] or 0) == k
         and p["n"] >= smallest_n
-        and mode in p
+        and key in p.get(mode, {})
     ]
 
 
@@ -583,16 +666,18 @@ def growth_summary(points):
     for name, layer_name, k in series(points):
         if layer_name == MHA:
             continue
-        for mode in MODES:
-            times = measured(points, layer_name, k, mode, "seconds", 4096)
+        for mode, (key, setting) in itertools.product(
+            MODES, TIME_SETTINGS.items()
+        ):
+            times = measured(points, layer_name, k, mode, key, 4096)
             if len(times) < 2:
                 continue
             factors = [
                 f"{b / a:.2f}" for (_, a), (_, b) in zip(times, times[1:])
             ]
             lines.append(
-                f"- {name}, {mode.replace('_', '+')}: time factor per "
-                f"doubling of n from {times[0][0]}: " + ", ".join(factors)
+                f"- {name}, {mode.replace('_', '+')}{setting}: time factor "
+                f"per doubling of n from {times[0][0]}: " + ", ".join(factors)
             )
     return "\n".join(lines) + ("\n" if lines else "")
 
@@ -658,12 +743,19 @@ def main():
     args = parse_args()
     backend = backend_name()
     if args.point:
-        layer_name, n, k, mode, matmul_size = args.point
+        layer_name, n, k, mode, measure, matmul_size = args.point
         result = measure_point(
-            layer_name, int(n), int(k), mode, args.repeats, args.point_seconds
+            layer_name,
+            int(n),
+            int(k),
+            mode,
+            measure,
+            args.repeats,
+            args.point_seconds,
         )
-        result["matmul_gflops"] = measure_matmul_rate(int(matmul_size))
-        result["matmul_size"] = int(matmul_size)
+        if measure == "time":
+            result["matmul_gflops"] = measure_matmul_rate(int(matmul_size))
+            result["matmul_size"] = int(matmul_size)
         print(json.dumps(result))
         return
     args.matmul_size = QUICK_MATMUL_SIZE if args.quick else MATMUL_SIZE
@@ -692,12 +784,15 @@ def write_results(points, backend, out, copy):
     machine = machine_description()
     modes = [p[mode] for p in points for mode in MODES if mode in p]
     rates = [m["matmul_gflops"] for m in modes] or [0.0]
+    mallocs = sorted({m.get("malloc", "default") for m in modes})
     loads = [m["load_average"][0] for m in modes] or [0.0]
     report = (
         f"{backend} backend, {machine['cpu']}, {machine['cores']} cores; "
         f"float32 matmul rate {min(rates):.1f}-{max(rates):.1f} GFLOP/s "
         f"(measured beside each point); 1-minute load average "
-        f"{min(loads):.1f}-{max(loads):.1f}.\n\n"
+        f"{min(loads):.1f}-{max(loads):.1f}. Times with glibc malloc "
+        f"settings: {', '.join(mallocs)} (see --malloc); memory with "
+        f"glibc's defaults.\n\n"
         + markdown_table(points)
         + "\n"
         + growth_summary(points)

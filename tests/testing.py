@@ -41,6 +41,29 @@ def to_numpy(x):
     return keras.tree.map_structure(ops.convert_to_numpy, x)
 
 
+def input_gradients(function, *inputs):
+    """Gradients of `sum(function(*inputs))` with respect to each NumPy
+    input, as NumPy arrays, with the backend's own autodiff."""
+    if BACKEND == "jax":
+        import jax
+
+        loss = lambda *xs: ops.sum(function(*xs))  # noqa: E731
+        argnums = tuple(range(len(inputs)))
+        return to_numpy(jax.grad(loss, argnums=argnums)(*inputs))
+    if BACKEND == "tensorflow":
+        import tensorflow as tf
+
+        tensors = [tf.constant(x) for x in inputs]
+        with tf.GradientTape() as tape:
+            tape.watch(tensors)
+            loss = tf.reduce_sum(function(*tensors))
+        return to_numpy(tape.gradient(loss, tensors))
+    import torch
+
+    tensors = [torch.tensor(x, requires_grad=True) for x in inputs]
+    return to_numpy(torch.autograd.grad(function(*tensors).sum(), tensors))
+
+
 def serialized_json(obj):
     """The canonical JSON of a Keras object, for comparing configs.
 

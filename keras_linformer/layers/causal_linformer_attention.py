@@ -31,6 +31,7 @@ import math
 
 from keras import ops
 
+from keras_linformer.backend_utils import softmax
 from keras_linformer.layers.masking import large_negative
 
 CAUSAL_PROJECTION_KINDS = ("linear", "mean_pool")
@@ -382,7 +383,7 @@ def _masked_softmax(logits, allowed):
     logits = ops.where(
         allowed, logits, ops.full((), large_negative("float32"), "float32")
     )
-    return ops.cast(ops.softmax(logits, axis=-1), dtype)
+    return ops.cast(softmax(logits), dtype)
 
 
 def _expand(x, axes):

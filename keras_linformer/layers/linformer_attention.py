@@ -6,6 +6,7 @@ import keras
 from keras import ops
 
 from keras_linformer.backend_utils import has_fused_attention
+from keras_linformer.backend_utils import softmax
 from keras_linformer.layers.causal_linformer_attention import causal_attention
 from keras_linformer.layers.causal_linformer_attention import (
     causal_decode_step,
@@ -642,9 +643,7 @@ class LinformerAttention(keras.layers.Layer):
         logits = ops.matmul(query, ops.transpose(key, (0, 2, 3, 1)))
         if bias is not None:
             logits = logits + bias
-        weights = ops.cast(
-            ops.softmax(ops.cast(logits, "float32"), axis=-1), query.dtype
-        )
+        weights = ops.cast(softmax(ops.cast(logits, "float32")), query.dtype)
         dropped = self._dropout_layer(weights, training=training)
         output = ops.matmul(dropped, ops.transpose(value, (0, 2, 1, 3)))
         return ops.transpose(output, (0, 2, 1, 3)), weights

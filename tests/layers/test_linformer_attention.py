@@ -11,6 +11,7 @@ from keras_linformer.layers.sequence_projection import PROJECTION_KINDS
 from tests.testing import MIXED_PRECISION_POLICIES
 from tests.testing import functional_model
 from tests.testing import import_example
+from tests.testing import input_gradients
 from tests.testing import run_layer_test
 from tests.testing import run_mixed_precision_test
 from tests.testing import to_numpy
@@ -265,6 +266,30 @@ def test_identity_projection_equals_multi_head_attention(
         to_numpy(mha(query, value, value_mask=mask)),
         atol=1e-5,
     )
+
+
+def test_identity_projection_has_multi_head_attention_gradients():
+    query = random_inputs(length=QUERY_LENGTH)
+    value = random_inputs(seed=1)
+    layer = LinformerAttention(
+        **attention_kwargs(
+            sequence_length=LENGTH,
+            projected_length=LENGTH,
+            bias_initializer="random_normal",
+        )
+    )
+    layer(query, value)
+    set_identity(layer.key_projection)
+    set_identity(layer.value_projection)
+    mha = multi_head_attention_like(layer, query, value)
+    # Weighting the outputs makes the softmax's gradient matter: the sum of
+    # each row of attention weights is 1, whatever the logits.
+    weights = random_inputs(seed=2, length=QUERY_LENGTH)
+    for linformer_gradient, mha_gradient in zip(
+        input_gradients(lambda q, v: ops.multiply(layer(q, v), weights), query, value),
+        input_gradients(lambda q, v: ops.multiply(mha(q, v), weights), query, value),
+    ):
+        np.testing.assert_allclose(linformer_gradient, mha_gradient, atol=1e-5)
 
 
 def test_keras_mask_is_honoured_like_multi_head_attention():
