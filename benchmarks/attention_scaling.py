@@ -24,11 +24,12 @@ back to the system, so the next call maps it again and pays a page fault
 per 4 KiB (about 1 us each here): for attention over 8,192 positions that
 is 20-40% of a JAX or PyTorch call, and it jumps in where buffers cross
 32 MB, which bends the growth curve. That is the allocator's cost, not the
-layer's, and a caching allocator (TensorFlow's, jemalloc, tcmalloc) avoids
-it. Timing processes therefore run with glibc set to keep freed memory for
-reuse (`MALLOC_ARENA_MAX=1 MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=<1
-TiB>`; `--malloc default` turns this off), and the JSON also records one
-call's time with glibc's defaults (`default_malloc_seconds`).
+layer's, and a caching allocator (jemalloc, tcmalloc) avoids it; the
+TensorFlow backend did not show it. Timing processes therefore run with
+glibc set to keep freed memory for reuse (`MALLOC_ARENA_MAX=1
+MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=<1 TiB>`; `--malloc default` turns
+this off), and the JSON also records one call's time with glibc's defaults
+(`default_malloc_seconds`).
 
 Peak memory is measured with glibc's defaults, where freed buffers leave
 the resident set: the highest resident set size during one call minus the

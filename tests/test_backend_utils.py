@@ -14,7 +14,7 @@ def reference_softmax(logits):
 def test_softmax_values_and_gradient():
     rng = np.random.default_rng(0)
     logits = rng.normal(size=(2, 3, 5)).astype("float32")
-    # A row masked with a large negative logit, as attention masks do.
+    # A logit masked with a large negative value, as attention masks do.
     logits[0, 0, 1] = -1e9
     upstream = rng.normal(size=logits.shape).astype("float32")
     expected = reference_softmax(logits)
