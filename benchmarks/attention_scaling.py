@@ -6,8 +6,11 @@ and `keras.layers.MultiHeadAttention`, batch 1, 8 heads of 64 (model dim
 512), self-attention over n positions, on the backend chosen with
 `KERAS_BACKEND`. On the torch backend the PyPI `linformer` package's
 `LinformerSelfAttention` runs as a peer. Each (layer, n, mode) measurement
-runs in its own subprocesses (one timing it, one measuring its memory) so
-that its peak memory is its own.
+runs in subprocesses of its own, so that its peak memory is its own: three
+time it (`--processes`) and one measures its memory. The timing process with
+the median time sets the point's time: on a shared 2-core VM, one process
+can run 10-40% slow throughout, which a single process per point would take
+for the layer's cost.
 
 Timing uses each backend's compiled path: TensorFlow `tf.function(
 jit_compile=True)` of the model call (gradients with `tf.GradientTape`), JAX
@@ -142,6 +145,14 @@ def parse_args():
         "longer than the whole budget). Defaults to 5.",
     )
     parser.add_argument(
+        "--processes",
+        type=int,
+        default=3,
+        help="Timing processes per point; the one with the median time is "
+        "reported, so one slow spell of a shared machine cannot set a "
+        "point's time. Defaults to 3.",
+    )
+    parser.add_argument(
         "--point-seconds",
         type=float,
         default=20.0,
@@ -209,13 +220,15 @@ def parse_args():
             QUICK_PROJECTED_LENGTHS
         )
         args.repeats = min(args.repeats, 3)
+        args.processes = 1
     for name in ("sizes", "projected_lengths"):
         values = getattr(args, name)
         if values is not None and min(values) < 1:
             flag = "--" + name.replace("_", "-")
             parser.error(f"{flag} must be positive. Received: {values}")
-    if args.repeats < 1:
-        parser.error(f"--repeats must be positive: {args.repeats}")
+    for flag in ("repeats", "processes"):
+        if getattr(args, flag) < 1:
+            parser.error(f"--{flag} must be positive: {getattr(args, flag)}")
     return args
 
 
@@ -537,33 +550,48 @@ def sweep(args, backend, save):
 
 
 def measure_in_children(args, point, mode, name):
-    """Times one mode of a point in one process (with `args.malloc`) and
-    measures its memory in another (glibc's defaults); merges the two."""
-    result = {}
-    for measure, malloc in (("time", args.malloc), ("memory", "default")):
-        started = time.perf_counter()
-        measured = run_child(
-            ["--point", point["layer"], str(point["n"]), str(point["k"] or 0)]
-            + [mode, measure, str(args.matmul_size)]
-            + ["--repeats", str(args.repeats)]
-            + ["--point-seconds", str(args.point_seconds)],
-            args.timeout,
-            malloc,
-        )
-        print(
-            f"  {name} n={point['n']} {mode} {measure}: "
-            f"{time.perf_counter() - started:.0f} s "
-            f"{measured.get('error', '')}",
-            file=sys.stderr,
-            flush=True,
-        )
+    """Times one mode of a point in `args.processes` processes (with
+    `args.malloc`) and measures its memory in another (glibc's defaults).
+
+    The timing process with the median time gives the point its time and
+    matmul rate; `process_seconds` keeps every process's time.
+    """
+    timings = []
+    for _ in range(args.processes):
+        measured = run_measure_child(args, point, mode, name, "time")
         if "error" in measured:
             return measured
-        if measure == "time":
-            measured["load_average"] = load_average()
-            measured["malloc"] = malloc
-        result.update(measured)
+        measured["load_average"] = load_average()
+        measured["malloc"] = args.malloc
+        timings.append(measured)
+    timings.sort(key=lambda timing: timing["seconds"])
+    result = dict(timings[len(timings) // 2])
+    result["process_seconds"] = [timing["seconds"] for timing in timings]
+    memory = run_measure_child(args, point, mode, name, "memory")
+    if "error" in memory:
+        return memory
+    result.update(memory)
     return result
+
+
+def run_measure_child(args, point, mode, name, measure):
+    started = time.perf_counter()
+    measured = run_child(
+        ["--point", point["layer"], str(point["n"]), str(point["k"] or 0)]
+        + [mode, measure, str(args.matmul_size)]
+        + ["--repeats", str(args.repeats)]
+        + ["--point-seconds", str(args.point_seconds)],
+        args.timeout,
+        args.malloc if measure == "time" else "default",
+    )
+    print(
+        f"  {name} n={point['n']} {mode} {measure}: "
+        f"{time.perf_counter() - started:.0f} s "
+        f"{measured.get('error', '')}",
+        file=sys.stderr,
+        flush=True,
+    )
+    return measured
 
 
 def label(point):
@@ -786,14 +814,16 @@ def write_results(points, backend, out, copy):
     modes = [p[mode] for p in points for mode in MODES if mode in p]
     rates = [m["matmul_gflops"] for m in modes] or [0.0]
     mallocs = sorted({m.get("malloc", "default") for m in modes})
+    processes = sorted({len(m.get("process_seconds", [0])) for m in modes})
     loads = [m["load_average"][0] for m in modes] or [0.0]
     report = (
         f"{backend} backend, {machine['cpu']}, {machine['cores']} cores; "
         f"float32 matmul rate {min(rates):.1f}-{max(rates):.1f} GFLOP/s "
         f"(measured beside each point); 1-minute load average "
         f"{min(loads):.1f}-{max(loads):.1f}. Times with glibc malloc "
-        f"settings: {', '.join(mallocs)} (see --malloc); memory with "
-        f"glibc's defaults.\n\n"
+        f"settings: {', '.join(mallocs)} (see --malloc), the median of "
+        f"{'/'.join(map(str, processes))} timing processes per point; "
+        f"memory with glibc's defaults.\n\n"
         + markdown_table(points)
         + "\n"
         + growth_summary(points)

@@ -1,6 +1,8 @@
+import keras
 import numpy as np
 from keras import ops
 
+from keras_linformer.backend_utils import attention_query_block
 from keras_linformer.backend_utils import softmax
 from tests.testing import input_gradients
 from tests.testing import to_numpy
@@ -24,3 +26,14 @@ def test_softmax_values_and_gradient():
     np.testing.assert_allclose(
         gradient, expected * (upstream - weighted_sum), atol=1e-6
     )
+
+
+def test_attention_query_blocks_only_where_they_keep_logits_in_cache():
+    if keras.config.backend() != "jax":
+        assert attention_query_block(8, 256, 8192) is None
+        return
+    # 16 MiB of float32 logits per block, for up to 4 blocks.
+    assert attention_query_block(8, 256, 8192) == 2048
+    assert attention_query_block(8, 128, 8192) == 4096
+    assert attention_query_block(8, 256, 8193) is None
+    assert attention_query_block(8, 2**22, 4) == 1

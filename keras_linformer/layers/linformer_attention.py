@@ -5,6 +5,7 @@ import math
 import keras
 from keras import ops
 
+from keras_linformer.backend_utils import attention_query_block
 from keras_linformer.backend_utils import has_fused_attention
 from keras_linformer.backend_utils import softmax
 from keras_linformer.layers.causal_linformer_attention import causal_attention
@@ -27,6 +28,19 @@ from keras_linformer.layers.validation import check_dropout
 from keras_linformer.layers.validation import check_positive_int
 
 PARAMETER_SHARING = ("none", "headwise", "key_value")
+
+
+def split_queries(query, block_length):
+    """`(batch, T, heads, d)` queries in blocks of `block_length` positions
+    (the last one shorter), or all in one when `block_length` is None."""
+    length = query.shape[1]
+    if block_length is None or length <= block_length:
+        return [query]
+    return ops.split(query, list(range(block_length, length, block_length)), 1)
+
+
+def concatenate_blocks(blocks, axis):
+    return blocks[0] if len(blocks) == 1 else ops.concatenate(blocks, axis)
 
 
 @keras.saving.register_keras_serializable(package="keras_linformer")
@@ -637,16 +651,35 @@ class LinformerAttention(keras.layers.Layer):
             return output, None
         # Heads-first batched matmuls, scaling the n x d queries rather than
         # the n x k logits: XLA gives this layout the fewest copies.
-        query = ops.transpose(query, (0, 2, 1, 3)) * ops.cast(
-            scale, query.dtype
-        )
-        logits = ops.matmul(query, ops.transpose(key, (0, 2, 3, 1)))
-        if bias is not None:
-            logits = logits + bias
-        weights = ops.cast(softmax(ops.cast(logits, "float32")), query.dtype)
-        dropped = self._dropout_layer(weights, training=training)
-        output = ops.matmul(dropped, ops.transpose(value, (0, 2, 1, 3)))
-        return ops.transpose(output, (0, 2, 1, 3)), weights
+        key = ops.transpose(key, (0, 2, 3, 1))
+        value = ops.transpose(value, (0, 2, 1, 3))
+        scale = ops.cast(scale, query.dtype)
+        outputs, weights = [], []
+        # Queries attend independently, so blocks of them give the same
+        # result while their logits stay in cache.
+        length = query.shape[1]
+        block_length = None
+        # Unknown while tracing: None, or a symbolic export dimension.
+        if isinstance(length, int):
+            block_length = attention_query_block(
+                self._num_heads, self._projected_length, length
+            )
+        for block in split_queries(query, block_length):
+            block = ops.transpose(block, (0, 2, 1, 3)) * scale
+            logits = ops.matmul(block, key)
+            if bias is not None:
+                logits = logits + bias
+            block_weights = ops.cast(
+                softmax(ops.cast(logits, "float32")), block.dtype
+            )
+            dropped = self._dropout_layer(block_weights, training=training)
+            output = ops.matmul(dropped, value)
+            outputs.append(ops.transpose(output, (0, 2, 1, 3)))
+            weights.append(block_weights)
+        output = concatenate_blocks(outputs, axis=1)
+        if not return_attention_scores:
+            return output, None
+        return output, concatenate_blocks(weights, axis=2)
 
     def compute_output_shape(self, query_shape, value_shape, key_shape=None):
         output_shape = self._output_shape or (query_shape[-1],)

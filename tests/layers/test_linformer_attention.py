@@ -6,6 +6,7 @@ from keras import ops
 from keras_linformer.backend_utils import keras_mask
 from keras_linformer.layers import LinformerAttention
 from keras_linformer.layers import SequenceProjection
+from keras_linformer.layers import linformer_attention
 from keras_linformer.layers.linformer_attention import PARAMETER_SHARING
 from keras_linformer.layers.sequence_projection import PROJECTION_KINDS
 from tests.testing import MIXED_PRECISION_POLICIES
@@ -132,6 +133,40 @@ def test_return_attention_scores_over_the_projected_slots():
         symbolic_query, symbolic_value, return_attention_scores=True
     )
     assert symbolic_scores.shape == (BATCH, HEADS, QUERY_LENGTH, K)
+
+
+def test_query_blocks_give_the_same_outputs_scores_and_gradients(
+    monkeypatch,
+):
+    layer = LinformerAttention(**attention_kwargs(projection="mean_pool"))
+    query = random_inputs(length=QUERY_LENGTH)
+    value = random_inputs(seed=1)
+    mask = padding_mask()
+
+    def attend(q, v):
+        return layer(q, v, value_mask=mask, return_attention_scores=True)
+
+    def output(q, v):
+        return attend(q, v)[0]
+
+    whole = [to_numpy(x) for x in attend(query, value)]
+    whole_gradients = input_gradients(output, query, value)
+    # Blocks of 2 queries: 2 + 2 + 1 of the 5.
+    blocks = linformer_attention.split_queries(ops.ones((1, 5, 2, 3)), 2)
+    assert [block.shape[1] for block in blocks] == [2, 2, 1]
+    requests = []
+    monkeypatch.setattr(
+        linformer_attention,
+        "attention_query_block",
+        lambda *args: requests.append(args) or 2,
+    )
+    blocked = [to_numpy(x) for x in attend(query, value)]
+    blocked_gradients = input_gradients(output, query, value)
+    assert requests
+    for expected, actual in zip(
+        whole + list(whole_gradients), blocked + list(blocked_gradients)
+    ):
+        np.testing.assert_allclose(actual, expected, atol=1e-6)
 
 
 @pytest.mark.parametrize("policy", MIXED_PRECISION_POLICIES)
