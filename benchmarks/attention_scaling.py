@@ -9,8 +9,8 @@ and `keras.layers.MultiHeadAttention`, batch 1, 8 heads of 64 (model dim
 runs in subprocesses of its own, so that its peak memory is its own: three
 time it (`--processes`) and one measures its memory. The timing process with
 the median time sets the point's time: on a shared 2-core VM, one process
-can run 10-40% slow throughout, which a single process per point would take
-for the layer's cost.
+can run 12-73% slow throughout (6 of 120 in one JAX sweep), which a single
+process per point would take for the layer's cost.
 
 Timing uses each backend's compiled path: TensorFlow `tf.function(
 jit_compile=True)` of the model call (gradients with `tf.GradientTape`), JAX

@@ -55,9 +55,10 @@ def attention_query_block(num_heads, projected_length, query_length):
     blocks they stop paying: from 16384 on the whole core ran about as fast
     per position, while 32 blocks made forward+backward 4% slower (T =
     65536). TensorFlow's XLA measured no gain (-5% to +1%), and PyTorch runs
-    its fused kernel.
+    its fused kernel. None too where `query_length` is not a number while
+    tracing (None, or a symbolic export dimension).
     """
-    if keras.config.backend() != "jax":
+    if keras.config.backend() != "jax" or not isinstance(query_length, int):
         return None
     import jax
 

@@ -36,4 +36,5 @@ def test_attention_query_blocks_only_where_they_keep_logits_in_cache():
     assert attention_query_block(8, 256, 8192) == 2048
     assert attention_query_block(8, 128, 8192) == 4096
     assert attention_query_block(8, 256, 8193) is None
+    assert attention_query_block(8, 256, None) is None
     assert attention_query_block(8, 2**22, 4) == 1

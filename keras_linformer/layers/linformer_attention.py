@@ -657,13 +657,9 @@ class LinformerAttention(keras.layers.Layer):
         outputs, weights = [], []
         # Queries attend independently, so blocks of them give the same
         # result while their logits stay in cache.
-        length = query.shape[1]
-        block_length = None
-        # Unknown while tracing: None, or a symbolic export dimension.
-        if isinstance(length, int):
-            block_length = attention_query_block(
-                self._num_heads, self._projected_length, length
-            )
+        block_length = attention_query_block(
+            self._num_heads, self._projected_length, query.shape[1]
+        )
         for block in split_queries(query, block_length):
             block = ops.transpose(block, (0, 2, 1, 3)) * scale
             logits = ops.matmul(block, key)
