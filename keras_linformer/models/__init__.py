@@ -11,6 +11,12 @@ from keras_linformer.models.linformer.linformer_causal_lm import (
 from keras_linformer.models.linformer.linformer_causal_lm_preprocessor import (  # noqa: E501
     LinformerCausalLMPreprocessor,
 )
+from keras_linformer.models.linformer.linformer_masked_lm import (
+    LinformerMaskedLM,
+)
+from keras_linformer.models.linformer.linformer_masked_lm_preprocessor import (  # noqa: E501
+    LinformerMaskedLMPreprocessor,
+)
 from keras_linformer.models.linformer.linformer_text_classifier import (
     LinformerTextClassifier,
 )
