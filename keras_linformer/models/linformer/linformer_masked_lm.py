@@ -75,6 +75,8 @@ class LinformerMaskedLM(MaskedLM):
     preprocessor_cls = LinformerMaskedLMPreprocessor
 
     def __init__(self, backbone, preprocessor=None, **kwargs):
+        if preprocessor is not None:
+            check_preprocessor_fits(preprocessor, backbone)
         # === Layers ===
         self.backbone = backbone
         self.preprocessor = preprocessor
@@ -96,3 +98,29 @@ class LinformerMaskedLM(MaskedLM):
         hidden_states = backbone(backbone.input)
         outputs = self.masked_lm_head(hidden_states, inputs["mask_positions"])
         super().__init__(inputs=inputs, outputs=outputs, **kwargs)
+
+
+def check_preprocessor_fits(preprocessor, backbone):
+    """Raises a ValueError unless the backbone can embed what `preprocessor`
+    gives: sequences no longer than it covers and ids inside its vocabulary
+    (out-of-range ids would be clamped silently by JAX).
+
+    The vocabulary is checked once the tokenizer has one: a tokenizer being
+    restored from a `.keras` file gets it after the model is built.
+    """
+    if preprocessor.sequence_length > backbone.sequence_length:
+        raise ValueError(
+            "The preprocessor's `sequence_length` must not exceed the "
+            "backbone's, the longest sequence it covers. Received: "
+            f"sequence_length={preprocessor.sequence_length}, backbone "
+            f"sequence_length={backbone.sequence_length}"
+        )
+    tokenizer = preprocessor.tokenizer
+    if tokenizer.mask_token_id is None:
+        return
+    if tokenizer.vocabulary_size() > backbone.vocabulary_size:
+        raise ValueError(
+            "The tokenizer's vocabulary must fit in the backbone's. Received: "
+            f"a tokenizer of {tokenizer.vocabulary_size()} tokens, backbone "
+            f"vocabulary_size={backbone.vocabulary_size}"
+        )

@@ -80,6 +80,14 @@ class LinformerMaskedLMPreprocessor(MaskedLMPreprocessor):
         random_token_rate=0.1,
         **kwargs,
     ):
+        if getattr(tokenizer, "mask_token", None) is None:
+            raise ValueError(
+                "`LinformerMaskedLMPreprocessor` needs a tokenizer with a "
+                "`'[MASK]'` token (a `mask_token`), such as a "
+                "`LinformerTokenizer`, `LinformerByteTokenizer` or "
+                "`keras_hub.models.BertTokenizer`. Received: "
+                f"tokenizer={type(tokenizer).__name__}"
+            )
         check_positive_int("sequence_length", sequence_length)
         check_positive_int("mask_selection_length", mask_selection_length)
         check_rate("mask_selection_rate", mask_selection_rate, allow_zero=False)
@@ -101,18 +109,6 @@ class LinformerMaskedLMPreprocessor(MaskedLMPreprocessor):
             random_token_rate=random_token_rate,
             **kwargs,
         )
-
-    def build(self, input_shape):
-        # The tokenizer's ids are known here: assets load after construction.
-        if getattr(self.tokenizer, "mask_token_id", None) is None:
-            raise ValueError(
-                "`LinformerMaskedLMPreprocessor` needs a tokenizer with a "
-                "`'[MASK]'` token (a `mask_token_id`), such as a "
-                "`LinformerTokenizer`, `LinformerByteTokenizer` or "
-                "`keras_hub.models.BertTokenizer`. Received: "
-                f"tokenizer={type(self.tokenizer).__name__}"
-            )
-        super().build(input_shape)
 
     def call(self, x, y=None, sample_weight=None):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(
