@@ -108,12 +108,12 @@ def check_preprocessor_fits(preprocessor, backbone):
     The vocabulary is checked once the tokenizer has one: a tokenizer being
     restored from a `.keras` file gets it after the model is built.
     """
-    if preprocessor.sequence_length > backbone.sequence_length:
+    if preprocessor.sequence_length > backbone.max_sequence_length:
         raise ValueError(
             "The preprocessor's `sequence_length` must not exceed the "
-            "backbone's, the longest sequence it covers. Received: "
-            f"sequence_length={preprocessor.sequence_length}, backbone "
-            f"sequence_length={backbone.sequence_length}"
+            "backbone's `max_sequence_length`. Received: "
+            f"sequence_length={preprocessor.sequence_length}, "
+            f"max_sequence_length={backbone.max_sequence_length}"
         )
     tokenizer = preprocessor.tokenizer
     if tokenizer.mask_token_id is None:

@@ -33,7 +33,7 @@ class LinformerMaskedLMPreprocessor(MaskedLMPreprocessor):
             such as the `keras_hub.models.BertTokenizer` of a converted BERT
             checkpoint.
         sequence_length: int. The length of the packed inputs; it must not
-            exceed the backbone's largest sequence length. Defaults to `512`.
+            exceed the backbone's `max_sequence_length`. Defaults to `512`.
         truncate: string. How to truncate several segments to fit:
             `"round_robin"` or `"waterfall"` (see
             `keras_hub.layers.MultiSegmentPacker`). Defaults to

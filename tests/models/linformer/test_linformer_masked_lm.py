@@ -37,7 +37,7 @@ def tiny_masked_lm(tokenizer, **backbone_overrides):
         num_heads=2,
         hidden_dim=16,
         intermediate_dim=32,
-        sequence_length=SEQUENCE_LENGTH,
+        max_sequence_length=SEQUENCE_LENGTH,
         projected_length=4,
         dropout=0.0,
     )
@@ -170,7 +170,10 @@ def test_fits_with_byte_and_bert_tokenizers(kind):
 @pytest.mark.parametrize(
     "backbone_overrides, message",
     [
-        ({"sequence_length": SEQUENCE_LENGTH - 1}, "`sequence_length` must not"),
+        (
+            {"max_sequence_length": SEQUENCE_LENGTH - 1},
+            "`sequence_length` must not exceed",
+        ),
         ({"vocabulary_size": 10}, "vocabulary must fit in the backbone's"),
     ],
 )
