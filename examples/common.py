@@ -183,6 +183,56 @@ def learn_tokenizer(documents, vocabulary_size, max_documents=500):
     )
 
 
+# === Model ===
+
+
+def pretrained_backbone(args):
+    """The `--backbone` checkpoint as a Linformer backbone, and its
+    tokenizer."""
+    import keras_linformer
+    from keras_linformer.models.linformer.transformer_checkpoints import (
+        load_transformer,
+    )
+
+    try:
+        source, tokenizer = load_transformer(args.backbone)
+    except (ValueError, OSError) as error:
+        raise DataError(f"--backbone {args.backbone!r}: {error}")
+    if isinstance(source, keras_linformer.LinformerBackbone):
+        if source.max_sequence_length < args.sequence_length:
+            raise DataError(
+                f"--backbone {args.backbone!r} covers "
+                f"{source.max_sequence_length} positions, fewer than "
+                f"--sequence-length ({args.sequence_length})"
+            )
+        return source, tokenizer
+    backbone = keras_linformer.LinformerBackbone.from_transformer(
+        source,
+        max_sequence_length=args.sequence_length,
+        projected_length=args.projected_length,
+        projection=args.projection,
+        dropout=args.dropout,
+    )
+    return backbone, tokenizer
+
+
+def new_backbone(tokenizer, args):
+    """A Linformer backbone with random weights, sized by the options."""
+    import keras_linformer
+
+    return keras_linformer.LinformerBackbone(
+        vocabulary_size=tokenizer.vocabulary_size(),
+        num_layers=args.num_layers,
+        num_heads=args.num_heads,
+        hidden_dim=args.hidden_dim,
+        intermediate_dim=2 * args.hidden_dim,
+        max_sequence_length=args.sequence_length,
+        projected_length=args.projected_length,
+        projection=args.projection,
+        dropout=args.dropout,
+    )
+
+
 # === Training ===
 
 

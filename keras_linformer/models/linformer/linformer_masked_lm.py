@@ -4,6 +4,8 @@ import keras
 from keras_hub.layers import MaskedLMHead
 from keras_hub.models import MaskedLM
 
+from keras_linformer.models.backbone_utils import check_vocabulary_fits
+from keras_linformer.models.backbone_utils import single_text_inputs
 from keras_linformer.models.linformer.linformer_backbone import LinformerBackbone
 from keras_linformer.models.linformer.linformer_masked_lm_preprocessor import (  # noqa: E501
     LinformerMaskedLMPreprocessor,
@@ -25,10 +27,12 @@ class LinformerMaskedLM(MaskedLM):
     masked-token accuracy.
 
     Use it to pretrain a Linformer from scratch on your own text, or to go on
-    pretraining a converted checkpoint (`LinformerBackbone.from_transformer`)
+    pretraining a converted checkpoint (`LinformerBackbone.from_transformer`,
+    with the checkpoint's tokenizer, e.g. a `keras_hub.models.BertTokenizer`)
     at its new, longer length, so its sequence projections and new position
     embeddings adapt before fine-tuning; then build a task such as
-    `LinformerTextClassifier` on `masked_lm.backbone`.
+    `LinformerTextClassifier` on `masked_lm.backbone`. Every token is in
+    segment 0 for a converted backbone with segment embeddings.
     `keras_hub.models.MaskedLM.from_preset(directory)` loads a preset saved
     with `save_to_preset` once `keras_linformer` is imported.
 
@@ -76,7 +80,8 @@ class LinformerMaskedLM(MaskedLM):
 
     def __init__(self, backbone, preprocessor=None, **kwargs):
         if preprocessor is not None:
-            check_preprocessor_fits(preprocessor, backbone)
+            check_sequence_length_fits(preprocessor, backbone)
+            check_vocabulary_fits(preprocessor.tokenizer, backbone)
         # === Layers ===
         self.backbone = backbone
         self.preprocessor = preprocessor
@@ -89,38 +94,25 @@ class LinformerMaskedLM(MaskedLM):
         )
 
         # === Functional Model ===
+        inputs, backbone_inputs = single_text_inputs(backbone)
         inputs = {
-            **backbone.input,
+            **inputs,
             "mask_positions": keras.Input(
                 shape=(None,), dtype="int32", name="mask_positions"
             ),
         }
-        hidden_states = backbone(backbone.input)
+        hidden_states = backbone(backbone_inputs)
         outputs = self.masked_lm_head(hidden_states, inputs["mask_positions"])
         super().__init__(inputs=inputs, outputs=outputs, **kwargs)
 
 
-def check_preprocessor_fits(preprocessor, backbone):
-    """Raises a ValueError unless the backbone can embed what `preprocessor`
-    gives: sequences no longer than it covers and ids inside its vocabulary
-    (out-of-range ids would be clamped silently by JAX).
-
-    The vocabulary is checked once the tokenizer has one: a tokenizer being
-    restored from a `.keras` file gets it after the model is built.
-    """
+def check_sequence_length_fits(preprocessor, backbone):
+    """Raises a ValueError when `preprocessor` packs sequences longer than
+    `backbone` covers."""
     if preprocessor.sequence_length > backbone.max_sequence_length:
         raise ValueError(
             "The preprocessor's `sequence_length` must not exceed the "
             "backbone's `max_sequence_length`. Received: "
             f"sequence_length={preprocessor.sequence_length}, "
             f"max_sequence_length={backbone.max_sequence_length}"
-        )
-    tokenizer = preprocessor.tokenizer
-    if tokenizer.mask_token_id is None:
-        return
-    if tokenizer.vocabulary_size() > backbone.vocabulary_size:
-        raise ValueError(
-            "The tokenizer's vocabulary must fit in the backbone's. Received: "
-            f"a tokenizer of {tokenizer.vocabulary_size()} tokens, backbone "
-            f"vocabulary_size={backbone.vocabulary_size}"
         )

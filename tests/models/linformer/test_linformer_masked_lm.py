@@ -139,13 +139,29 @@ def test_keras_file_round_trip(trained, tmp_path):
     np.testing.assert_array_equal(to_numpy(revived(x)), to_numpy(masked_lm(x)))
 
 
-def test_fits_with_the_bert_tokenizer_of_converted_checkpoints():
-    # The byte tokenizer's masking is tested with the preprocessor; only
-    # its vocabulary size differs here.
+def test_goes_on_pretraining_a_converted_bert_at_a_longer_length():
     vocabulary = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
     vocabulary += sorted(set(" ".join(TEXTS).split()))
     tokenizer = keras_hub.models.BertTokenizer(vocabulary=vocabulary)
-    masked_lm = tiny_masked_lm(tokenizer, parameter_sharing="layerwise")
+    bert = keras_hub.models.BertBackbone(
+        vocabulary_size=len(vocabulary),
+        num_layers=1,
+        num_heads=2,
+        hidden_dim=16,
+        intermediate_dim=32,
+        max_sequence_length=SEQUENCE_LENGTH // 2,
+    )
+    backbone = LinformerBackbone.from_transformer(
+        bert, max_sequence_length=SEQUENCE_LENGTH, projected_length=4
+    )
+    assert "segment_ids" in backbone.input
+    preprocessor = LinformerMaskedLMPreprocessor(
+        tokenizer,
+        sequence_length=SEQUENCE_LENGTH,
+        mask_selection_length=MASK_SELECTION_LENGTH,
+    )
+    masked_lm = LinformerMaskedLM(backbone, preprocessor)
+    masked_lm.compile(optimizer=keras.optimizers.Adam(1e-2))
     history = masked_lm.fit(TEXTS[:8], batch_size=4, epochs=1, verbose=0)
     assert np.isfinite(history.history["loss"]).all()
     x = preprocessed_batch(masked_lm)
@@ -164,7 +180,7 @@ def test_fits_with_the_bert_tokenizer_of_converted_checkpoints():
             {"max_sequence_length": SEQUENCE_LENGTH - 1},
             "`sequence_length` must not exceed",
         ),
-        ({"vocabulary_size": 10}, "vocabulary must fit in the backbone's"),
+        ({"vocabulary_size": 10}, "vocabulary is larger than the backbone's"),
     ],
 )
 def test_a_preprocessor_the_backbone_cannot_embed_is_rejected(
