@@ -197,7 +197,9 @@ def pretrained_backbone(args):
     try:
         source, tokenizer = load_transformer(args.backbone)
     except (ValueError, OSError) as error:
-        raise DataError(f"--backbone {args.backbone!r}: {error}")
+        # keras-hub's messages span lines; the report is one line.
+        message = " ".join(str(error).split())
+        raise DataError(f"--backbone {args.backbone!r}: {message}")
     if isinstance(source, keras_linformer.LinformerBackbone):
         if source.max_sequence_length < args.sequence_length:
             raise DataError(
