@@ -3,6 +3,9 @@
 import keras
 from keras_hub.models import Backbone
 
+from keras_linformer.layers.linformer_attention import (
+    BACKBONE_PARAMETER_SHARING as PARAMETER_SHARING,
+)
 from keras_linformer.layers.linformer_encoder_block import LinformerEncoderBlock
 from keras_linformer.layers.sequence_projection import PROJECTION_KINDS
 from keras_linformer.layers.sequence_projection import SequenceProjection
@@ -11,7 +14,6 @@ from keras_linformer.models.linformer.linformer_embeddings import (
     embedded_inputs,
 )
 
-PARAMETER_SHARING = ("none", "headwise", "key_value", "layerwise")
 # The constructor arguments both Linformer backbones keep in their configs.
 CONFIG_ARGUMENTS = (
     "vocabulary_size",

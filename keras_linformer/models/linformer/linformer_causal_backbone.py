@@ -3,12 +3,10 @@
 import keras
 from keras_hub.models import Backbone
 
-from keras_linformer.layers.causal_linformer_attention import (
-    check_causal_projection,
-)
 from keras_linformer.layers.causal_linformer_attention import check_chunk_size
 from keras_linformer.layers.linformer_decoder_block import LinformerDecoderBlock
 from keras_linformer.layers.sequence_projection import SequenceProjection
+from keras_linformer.layers.sequence_projection import check_causal_projection
 from keras_linformer.layers.sequence_projection import validate_lengths
 from keras_linformer.models.linformer.linformer_backbone import (
     check_backbone_sizes,
