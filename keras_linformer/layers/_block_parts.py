@@ -5,7 +5,6 @@ import keras
 from keras import ops
 from keras_hub.src.utils.keras_utils import clone_initializer
 
-from keras_linformer.layers.linformer_attention import LinformerAttention
 from keras_linformer.layers.validation import check_dropout
 from keras_linformer.layers.validation import check_positive_int
 
