@@ -89,7 +89,7 @@ def build_models(vocabulary_size, args):
     )
     linformer = keras_linformer.models.LinformerCausalLM(
         keras_linformer.models.LinformerCausalBackbone(
-            sequence_length=longest,
+            max_sequence_length=longest,
             projected_length=args.projected_length,
             chunk_size=args.chunk_size,
             **size,
