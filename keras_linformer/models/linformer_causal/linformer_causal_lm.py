@@ -165,11 +165,13 @@ class LinformerCausalLM(CausalLM):
                 "'top_k', 'top_p', 'random' or 'beam'."
             )
         token_ids, padding_mask = inputs["token_ids"], inputs["padding_mask"]
-        batch_size = ops.shape(token_ids)[0]
 
         def next(prompt, cache, index):
             position = index - 1
-            token = ops.slice(prompt, [0, position], [batch_size, 1])
+            # The beam sampler repeats prompt and cache for each beam, so the
+            # rows come from the prompt it passes, not from `inputs`.
+            rows = ops.shape(prompt)[0]
+            token = ops.slice(prompt, [0, position], [rows, 1])
             logits, hidden_states, cache = self.call_with_cache(
                 token, cache, position
             )
@@ -185,7 +187,7 @@ class LinformerCausalLM(CausalLM):
         token_ids = self.sampler(
             next=next,
             prompt=token_ids,
-            cache=self.initial_cache(batch_size),
+            cache=self.initial_cache(ops.shape(token_ids)[0]),
             index=1,
             mask=padding_mask,
             stop_token_ids=stop_token_ids,
