@@ -144,6 +144,20 @@ class LinformerCausalLM(CausalLM):
         logits, _, cache = self.call_with_cache(token_ids, cache, index)
         return ops.squeeze(logits, axis=1), cache
 
+    def generate(
+        self, inputs, max_length=None, stop_token_ids="auto", strip_prompt=False
+    ):
+        # keras-hub reads the end token off the tokenizer before it
+        # preprocesses; our preprocessor declares it there when built.
+        if self.preprocessor is not None and not self.preprocessor.built:
+            self.preprocessor.build(None)
+        return super().generate(
+            inputs,
+            max_length=max_length,
+            stop_token_ids=stop_token_ids,
+            strip_prompt=strip_prompt,
+        )
+
     def generate_step(self, inputs, stop_token_ids=None):
         """A compilable generation function for one batch of inputs.
 
