@@ -29,9 +29,9 @@ import statistics
 import sys
 import time
 
-import harness
 import numpy as np
 
+import harness
 from keras_linformer.layers.sequence_projection import PROJECTION_KINDS
 
 HERE = os.path.dirname(os.path.abspath(__file__))

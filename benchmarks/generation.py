@@ -35,8 +35,9 @@ import os
 import sys
 import time
 
-import harness
 import numpy as np
+
+import harness
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "examples"))
