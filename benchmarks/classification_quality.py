@@ -135,7 +135,7 @@ def transformer_classifier(linformer, num_classes, dropout):
     import keras
     import keras_hub
 
-    from keras_linformer.models.linformer.linformer_embeddings import (
+    from keras_linformer.models.backbone_utils import (
         embedding_layers,
     )
     from keras_linformer.models.linformer.linformer_text_classifier import (
@@ -148,7 +148,7 @@ def transformer_classifier(linformer, num_classes, dropout):
     token_embedding, position_embedding = embedding_layers(
         backbone.vocabulary_size,
         backbone.hidden_dim,
-        backbone.sequence_length,
+        backbone.max_sequence_length,
         backbone.dtype_policy,
     )
     tokens = token_embedding(token_ids)

@@ -33,7 +33,7 @@ import numpy as np
 
 import harness
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO_ROOT = harness.REPO_ROOT
 BATCH_SIZE = 32
 
 

@@ -118,7 +118,7 @@ def build_model(name, vocabulary_size, args):
     if name == LINFORMER:
         return keras_linformer.models.LinformerCausalLM(
             keras_linformer.models.LinformerCausalBackbone(
-                sequence_length=longest,
+                max_sequence_length=longest,
                 projected_length=args.projected_length,
                 chunk_size=args.chunk_size,
                 **size,

@@ -222,7 +222,7 @@ def build_classifier(train_texts, num_classes, args):
         num_heads=args.num_heads,
         hidden_dim=args.hidden_dim,
         intermediate_dim=2 * args.hidden_dim,
-        sequence_length=args.sequence_length,
+        max_sequence_length=args.sequence_length,
         projected_length=args.projected_length,
         projection=args.projection,
         dropout=args.dropout,

@@ -210,7 +210,7 @@ def build_language_model(tokenizer, args):
         num_heads=args.num_heads,
         hidden_dim=args.hidden_dim,
         intermediate_dim=4 * args.hidden_dim,
-        sequence_length=args.sequence_length,
+        max_sequence_length=args.sequence_length,
         projected_length=args.projected_length,
         chunk_size=args.chunk_size,
         dropout=args.dropout,

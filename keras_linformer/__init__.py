@@ -10,8 +10,10 @@ from keras_linformer import models
 from keras_linformer.models import LinformerBackbone
 from keras_linformer.models import LinformerByteTokenizer
 from keras_linformer.models import LinformerCausalBackbone
+from keras_linformer.models import LinformerCausalByteTokenizer
 from keras_linformer.models import LinformerCausalLM
 from keras_linformer.models import LinformerCausalLMPreprocessor
+from keras_linformer.models import LinformerCausalTokenizer
 from keras_linformer.models import LinformerTextClassifier
 from keras_linformer.models import LinformerTextClassifierPreprocessor
 from keras_linformer.models import LinformerTokenizer

@@ -355,7 +355,7 @@ def tiny_text_classifier(tokenizer=None, sequence_length=16, **overrides):
         num_heads=2,
         hidden_dim=8,
         intermediate_dim=16,
-        sequence_length=sequence_length,
+        max_sequence_length=sequence_length,
         projected_length=4,
     )
     backbone_kwargs.update(overrides)
@@ -375,7 +375,7 @@ CAUSAL_LAYERS, CAUSAL_HEADS, CAUSAL_K, CAUSAL_C = 2, 2, 4, 3
 
 
 def causal_backbone_kwargs(
-    vocabulary_size, sequence_length, hidden_dim, **overrides
+    vocabulary_size, max_sequence_length, hidden_dim, **overrides
 ):
     """Arguments of a `LinformerCausalBackbone` small enough for tests.
 
@@ -389,7 +389,7 @@ def causal_backbone_kwargs(
         num_heads=CAUSAL_HEADS,
         hidden_dim=hidden_dim,
         intermediate_dim=2 * hidden_dim,
-        sequence_length=sequence_length,
+        max_sequence_length=max_sequence_length,
         projected_length=CAUSAL_K,
         chunk_size=CAUSAL_C,
         dropout=0.0,

@@ -534,9 +534,7 @@ class LinformerAttention(keras.layers.Layer):
             key_heads = self._key_dense(key_compressed)
             value_heads = self._value_dense(value_compressed)
 
-        if self._key_projection.kind == "linear":
-            # Its slots are all valid or all empty in a row: a bias that is
-            # uniform over a row cannot change the softmax, so skip it.
+        if self._key_projection.slots_all_valid(padding_mask):
             slot_mask = None
         output, scores = self._compute_attention(
             query_heads,

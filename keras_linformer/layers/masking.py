@@ -11,10 +11,11 @@ def large_negative(dtype):
 
 
 def slot_bias(slot_mask, dtype):
-    """Turns a boolean `(batch, k)` slot mask into an additive logit bias.
+    """Turns a boolean `(batch, k)` or per-head `(batch, heads, k)` slot mask
+    into an additive logit bias.
 
-    The bias has shape `(batch, 1, 1, k)` to broadcast over heads and
-    queries. A large finite negative, not -inf, keeps rows with no valid slot
+    The bias has shape `(batch, 1, 1, k)` or `(batch, heads, 1, k)` to
+    broadcast over heads and queries. A large finite negative, not -inf, keeps rows with no valid slot
     finite (they become a uniform average) on every backend.
     """
     bias = ops.where(
@@ -22,7 +23,9 @@ def slot_bias(slot_mask, dtype):
         ops.zeros((), dtype=dtype),
         ops.full((), large_negative(dtype), dtype=dtype),
     )
-    return ops.expand_dims(ops.expand_dims(bias, 1), 1)
+    if len(bias.shape) == 2:
+        bias = ops.expand_dims(bias, 1)
+    return ops.expand_dims(bias, 2)
 
 
 def combine_masks(*masks):

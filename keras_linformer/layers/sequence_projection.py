@@ -60,10 +60,10 @@ class SequenceProjection(keras.layers.Layer):
         A tuple `(projected, slot_mask)`. `projected` has the shape of
         `inputs` with k in place of the length: `(batch, k, channels)`, or
         `(batch, k, num_heads, channels)` for a per-head projection.
-        `slot_mask` is a boolean `(batch, k)` tensor that is False for slots
-        whose window holds no real position (for the `"linear"` kind, whose
-        every slot sees the whole sequence: False only in rows without any
-        real position).
+        `slot_mask` is a boolean `(batch, k)` tensor, `(batch, num_heads, k)`
+        for a per-head projection, that is False for empty slots: a window
+        that holds no real position, or for the `"linear"` kind a column of
+        the projection that puts no weight on any real position.
 
     Example:
 
@@ -171,13 +171,28 @@ class SequenceProjection(keras.layers.Layer):
             )
         return self._project_windows(inputs, mask)
 
+    def slots_all_valid(self, mask):
+        """Whether every slot is valid without looking at any values: a
+        linear projection called without a padding mask."""
+        return mask is None and self.kind == "linear"
+
     def _linear_slot_mask(self, inputs, mask):
-        """Every slot of a linear projection sees the whole sequence."""
-        shape = (ops.shape(inputs)[0], self.projected_length)
+        """A linear slot is empty where its column of the projection puts no
+        weight on any real position."""
+        heads = (self.num_heads,) if self.per_head else ()
         if mask is None:
+            shape = (ops.shape(inputs)[0],) + heads + (self.projected_length,)
             return ops.ones(shape, dtype="bool")
-        has_tokens = ops.any(mask, axis=1, keepdims=True)
-        return ops.broadcast_to(has_tokens, shape)
+        length = ops.shape(inputs)[1]
+        used = ops.cast(
+            ops.not_equal(self.kernel[..., :length, :], 0), inputs.dtype
+        )
+        real = ops.cast(mask, inputs.dtype)
+        if self.per_head:
+            weights = ops.einsum("bs,hsk->bhk", real, used)
+        else:
+            weights = ops.matmul(real, used)
+        return weights > 0
 
     def _project_linear(self, inputs):
         length = ops.shape(inputs)[1]
@@ -205,6 +220,10 @@ class SequenceProjection(keras.layers.Layer):
         )
         projected = ops.reshape(
             projected, (-1, self.projected_length, heads, channels)
+        )
+        slot_mask = ops.broadcast_to(
+            ops.expand_dims(slot_mask, 1),
+            (ops.shape(slot_mask)[0], heads, self.projected_length),
         )
         return projected, slot_mask
 
@@ -256,7 +275,7 @@ class SequenceProjection(keras.layers.Layer):
             dtype=self.compute_dtype,
         )
         return projected, keras.KerasTensor(
-            (batch, self.projected_length), dtype="bool"
+            (batch,) + heads + (self.projected_length,), dtype="bool"
         )
 
     def get_config(self):

@@ -2,15 +2,6 @@ from keras_linformer.models.linformer.linformer_backbone import LinformerBackbon
 from keras_linformer.models.linformer.linformer_byte_tokenizer import (
     LinformerByteTokenizer,
 )
-from keras_linformer.models.linformer.linformer_causal_backbone import (
-    LinformerCausalBackbone,
-)
-from keras_linformer.models.linformer.linformer_causal_lm import (
-    LinformerCausalLM,
-)
-from keras_linformer.models.linformer.linformer_causal_lm_preprocessor import (  # noqa: E501
-    LinformerCausalLMPreprocessor,
-)
 from keras_linformer.models.linformer.linformer_text_classifier import (
     LinformerTextClassifier,
 )
@@ -19,4 +10,19 @@ from keras_linformer.models.linformer.linformer_text_classifier_preprocessor imp
 )
 from keras_linformer.models.linformer.linformer_tokenizer import (
     LinformerTokenizer,
+)
+from keras_linformer.models.linformer_causal.linformer_causal_backbone import (
+    LinformerCausalBackbone,
+)
+from keras_linformer.models.linformer_causal.linformer_causal_lm import (
+    LinformerCausalLM,
+)
+from keras_linformer.models.linformer_causal.linformer_causal_lm_preprocessor import (  # noqa: E501
+    LinformerCausalLMPreprocessor,
+)
+from keras_linformer.models.linformer_causal.linformer_causal_tokenizer import (  # noqa: E501
+    LinformerCausalByteTokenizer,
+)
+from keras_linformer.models.linformer_causal.linformer_causal_tokenizer import (  # noqa: E501
+    LinformerCausalTokenizer,
 )

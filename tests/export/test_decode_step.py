@@ -27,7 +27,7 @@ def trained_lm(tmp_path_factory):
     backbone = LinformerCausalBackbone(
         **causal_backbone_kwargs(
             VOCABULARY_SIZE,
-            sequence_length=64,
+            max_sequence_length=64,
             hidden_dim=16,
             num_layers=1,
             projected_length=8,

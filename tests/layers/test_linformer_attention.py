@@ -209,9 +209,6 @@ def multi_head_attention_like(layer, query, value):
     return mha
 
 
-# The linear kind has no empty slots, so it matches MHA only without padding;
-# with k = n, the conv (window 1) and pooling kinds mask the slot of each
-# padded position and match MHA with padding too.
 def reference_attention(layer, query, value, mask):
     """Eq. 7 of the paper with NumPy, head by head, for the linear kind:
     `softmax(Q_i (E_i X W_k,i + b_k,i)^T / sqrt(d)) (F_i X W_v,i + b_v,i)`,
@@ -301,6 +298,35 @@ def test_identity_projection_equals_multi_head_attention(
         to_numpy(mha(query, value, value_mask=mask)),
         atol=1e-5,
     )
+
+
+@pytest.mark.parametrize("sharing", PARAMETER_SHARING)
+def test_identity_linear_projection_equals_multi_head_attention_with_padding(
+    sharing,
+):
+    # An identity E puts no weight of a padded position's slot on any real
+    # position: that slot is empty and masked, as MHA masks the key.
+    x, mask = random_inputs(), padding_mask()
+    layer = LinformerAttention(
+        **attention_kwargs(
+            sequence_length=LENGTH,
+            projected_length=LENGTH,
+            parameter_sharing=sharing,
+            bias_initializer="random_normal",
+        )
+    )
+    layer(x, x)
+    set_identity(layer.key_projection)
+    set_identity(layer.value_projection)
+    mha = multi_head_attention_like(layer, x, x)
+    np.testing.assert_allclose(
+        to_numpy(layer(x, x, value_mask=mask))[mask],
+        to_numpy(mha(x, x, value_mask=mask))[mask],
+        atol=1e-5,
+    )
+    mask[0] = False
+    output = to_numpy(layer(x, x, value_mask=mask))
+    assert np.all(np.isfinite(output))
 
 
 def test_identity_projection_has_multi_head_attention_gradients():

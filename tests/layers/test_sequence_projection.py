@@ -45,7 +45,7 @@ def reference_projection(layer, x, mask):
     window = math.ceil(N / K)
     heads = (HEADS,) if layer.per_head else ()
     projected = np.zeros((BATCH, K) + heads + (CHANNELS,), dtype="float64")
-    slot_mask = np.zeros((BATCH, K), dtype=bool)
+    slot_mask = np.zeros((BATCH,) + heads + (K,), dtype=bool)
     for b in range(BATCH):
         for slot in range(K):
             positions = [
@@ -53,10 +53,11 @@ def reference_projection(layer, x, mask):
                 if p < LENGTH
             ]
             real = [p for p in positions if mask[b, p]]
-            slot_mask[b, slot] = bool(real)
+            slot_mask[b, ..., slot] = bool(real)
             if layer.kind == "linear":
-                # Every linear slot sees the whole row.
-                slot_mask[b, slot] = bool(mask[b].any())
+                # A linear slot holds the real positions its column weighs.
+                weights = kernel[..., :LENGTH, slot][..., mask[b, :LENGTH]]
+                slot_mask[b, ..., slot] = (weights != 0).any(-1)
                 if layer.per_head:
                     projected[b, slot] = np.einsum(
                         "shc,hs->hc", x[b], kernel[:, :LENGTH, slot]
@@ -82,7 +83,7 @@ def test_layer_checks_and_gradients(kind, num_heads):
         {"inputs": random_inputs(num_heads=num_heads), "mask": padding_mask()},
         expected_output_shape=(
             (BATCH, K) + heads + (CHANNELS,),
-            (BATCH, K),
+            (BATCH,) + heads + (K,),
         ),
         run_training_check=kind in ("linear", "conv"),
     )
@@ -168,3 +169,17 @@ def test_symbolic_call_with_unknown_length():
     projected, slot_mask = SequenceProjection(N, K, kind="max_pool")(inputs)
     assert projected.shape == (None, K, CHANNELS)
     assert slot_mask.shape == (None, K)
+
+
+@pytest.mark.parametrize("num_heads", [None, HEADS])
+def test_linear_slot_without_weight_on_real_positions_is_empty(num_heads):
+    layer = SequenceProjection(LENGTH, LENGTH, num_heads=num_heads)
+    x, mask = random_inputs(num_heads=num_heads), padding_mask()
+    layer.build(x.shape)
+    identity = np.eye(LENGTH, dtype="float32")
+    layer.kernel.assign(np.broadcast_to(identity, layer.kernel.shape))
+    _, slot_mask = layer(x, mask=mask)
+    expected = mask if num_heads is None else np.stack([mask] * HEADS, 1)
+    np.testing.assert_array_equal(to_numpy(slot_mask), expected)
+    _, unmasked_slot_mask = layer(x)
+    assert to_numpy(unmasked_slot_mask).all()

@@ -60,7 +60,7 @@ class LinformerTextClassifier(TextClassifier):
         num_heads=2,
         hidden_dim=64,
         intermediate_dim=128,
-        sequence_length=512,
+        max_sequence_length=512,
         projected_length=64,
     )
     classifier = keras_linformer.models.LinformerTextClassifier(

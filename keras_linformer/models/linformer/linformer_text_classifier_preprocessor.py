@@ -23,7 +23,7 @@ class LinformerTextClassifierPreprocessor(TextClassifierPreprocessor):
     Args:
         tokenizer: a `LinformerTokenizer` or `LinformerByteTokenizer`.
         sequence_length: int. The length of the packed inputs; it must not
-            exceed the backbone's `sequence_length`. Defaults to `512`.
+            exceed the backbone's `max_sequence_length`. Defaults to `512`.
         truncate: string. How to truncate several segments to fit:
             `"round_robin"` or `"waterfall"` (see
             `keras_hub.layers.MultiSegmentPacker`). Defaults to

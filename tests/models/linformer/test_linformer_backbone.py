@@ -1,12 +1,13 @@
+import os
+
 import keras
+import keras_hub
 import numpy as np
 import pytest
 
 from keras_linformer.layers import SequenceProjection
 from keras_linformer.models import LinformerBackbone
-from keras_linformer.models.linformer.linformer_backbone import (
-    PARAMETER_SHARING,
-)
+from keras_linformer.models.backbone_utils import PARAMETER_SHARING
 from tests.testing import run_serialization_test
 from tests.testing import to_numpy
 
@@ -20,7 +21,7 @@ def backbone_kwargs(**overrides):
         num_heads=2,
         hidden_dim=HIDDEN,
         intermediate_dim=16,
-        sequence_length=N,
+        max_sequence_length=N,
         projected_length=K,
         dropout=0.0,
     )
@@ -159,3 +160,41 @@ def test_trains_on_token_ids():
         for b, w in zip(before, backbone.trainable_weights)
     ]
     assert sum(changed) > len(changed) // 2
+
+
+def test_config_saved_with_sequence_length_loads():
+    # A config as version 0.1.0 wrote it, before `max_sequence_length`.
+    config = {
+        "name": "linformer_backbone",
+        "trainable": True,
+        "vocabulary_size": VOCAB,
+        "num_layers": 1,
+        "num_heads": 2,
+        "hidden_dim": HIDDEN,
+        "intermediate_dim": 16,
+        "sequence_length": N,
+        "projected_length": K,
+        "projection": "linear",
+        "parameter_sharing": "headwise",
+        "dropout": 0.0,
+    }
+    backbone = LinformerBackbone.from_config(config)
+    assert backbone.max_sequence_length == N
+    saved = backbone.get_config()
+    assert saved["max_sequence_length"] == N
+    assert "sequence_length" not in saved
+    with pytest.raises(ValueError, match="both `sequence_length`"):
+        LinformerBackbone.from_config({**config, "max_sequence_length": N})
+
+
+def test_preset_saved_by_version_0_1_0_loads():
+    preset = os.path.join(
+        os.path.dirname(__file__), "saved_at_0_1_0", "text_classifier_preset"
+    )
+    classifier = keras_hub.models.TextClassifier.from_preset(preset)
+    assert classifier.backbone.max_sequence_length == 8
+    np.testing.assert_allclose(
+        classifier.predict(["the quick brown fox", "the lazy dog"], verbose=0),
+        np.load(os.path.join(preset, "expected_logits.npy")),
+        atol=1e-5,
+    )

@@ -1,14 +1,14 @@
 import numpy as np
 
 from keras_linformer.models import LinformerCausalLMPreprocessor
-from keras_linformer.models import LinformerTokenizer
+from keras_linformer.models import LinformerCausalTokenizer
 from tests.testing import to_numpy
 
 TEXTS = ["the quick brown fox", "the lazy dog sleeps"]
 
 
 def make_preprocessor(sequence_length=8):
-    tokenizer = LinformerTokenizer(
+    tokenizer = LinformerCausalTokenizer(
         vocabulary=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
         + "the quick brown fox lazy dog sleeps".split()
     )

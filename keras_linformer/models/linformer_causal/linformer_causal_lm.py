@@ -4,11 +4,12 @@ import keras
 from keras import ops
 from keras_hub.models import CausalLM
 from keras_hub.samplers import ContrastiveSampler
+from keras_hub.src.utils.tensor_utils import any_equal
 
-from keras_linformer.models.linformer.linformer_causal_backbone import (
+from keras_linformer.models.linformer_causal.linformer_causal_backbone import (
     LinformerCausalBackbone,
 )
-from keras_linformer.models.linformer.linformer_causal_lm_preprocessor import (
+from keras_linformer.models.linformer_causal.linformer_causal_lm_preprocessor import (
     LinformerCausalLMPreprocessor,
 )
 
@@ -47,7 +48,7 @@ class LinformerCausalLM(CausalLM):
 
     ```python
     texts = ["The quick brown fox jumped.", "The lazy dog slept."]
-    tokenizer = keras_linformer.models.LinformerTokenizer.from_corpus(
+    tokenizer = keras_linformer.models.LinformerCausalTokenizer.from_corpus(
         texts, vocabulary_size=200
     )
     preprocessor = keras_linformer.models.LinformerCausalLMPreprocessor(
@@ -59,7 +60,7 @@ class LinformerCausalLM(CausalLM):
         num_heads=2,
         hidden_dim=64,
         intermediate_dim=128,
-        sequence_length=32,
+        max_sequence_length=32,
         projected_length=8,
     )
     causal_lm = keras_linformer.models.LinformerCausalLM(backbone, preprocessor)
@@ -134,7 +135,7 @@ class LinformerCausalLM(CausalLM):
             cache: `(batch, num_layers, 2, k + C, num_heads, head_dim)` state
                 of every earlier position (`initial_cache` before position 0).
             index: int32 scalar, the position, `0 <= index <
-                sequence_length`.
+                max_sequence_length`.
 
         Returns:
             `(logits, cache)`: next-token logits `(batch, vocabulary)` and the
@@ -195,7 +196,7 @@ class LinformerCausalLM(CausalLM):
         else:
             # Keep each row up to and including its first generated stop.
             end_locations = ops.cast(
-                _any_equal(
+                any_equal(
                     token_ids, stop_token_ids, ops.logical_not(padding_mask)
                 ),
                 "int32",
@@ -204,10 +205,3 @@ class LinformerCausalLM(CausalLM):
             padding_mask = ops.logical_not(ops.cast(after_end, "bool"))
         return {"token_ids": token_ids, "padding_mask": padding_mask}
 
-
-def _any_equal(inputs, values, padding_mask):
-    """True where `inputs` equals one of `values` and `padding_mask` is set."""
-    equal = ops.zeros_like(inputs, dtype="bool")
-    for value in values:
-        equal = ops.logical_or(equal, ops.equal(inputs, value))
-    return ops.logical_and(equal, ops.cast(padding_mask, "bool"))

@@ -2,9 +2,7 @@ import numpy as np
 import pytest
 
 from keras_linformer.models import LinformerCausalBackbone
-from keras_linformer.models.linformer.linformer_backbone import (
-    PARAMETER_SHARING,
-)
+from keras_linformer.models.backbone_utils import PARAMETER_SHARING
 from tests.testing import CAUSAL_C as C
 from tests.testing import CAUSAL_HEADS as HEADS
 from tests.testing import CAUSAL_K as K
@@ -86,3 +84,28 @@ def test_cache_shape_is_fixed():
 def test_bad_arguments_are_rejected(overrides, message):
     with pytest.raises(ValueError, match=message):
         LinformerCausalBackbone(**backbone_kwargs(**overrides))
+
+
+def test_config_saved_with_sequence_length_loads():
+    # A config as version 0.1.0 wrote it, before `max_sequence_length`.
+    config = {
+        "name": "linformer_causal_backbone",
+        "trainable": True,
+        "vocabulary_size": VOCAB,
+        "num_layers": 1,
+        "num_heads": HEADS,
+        "hidden_dim": HIDDEN,
+        "intermediate_dim": 16,
+        "sequence_length": N,
+        "projected_length": K,
+        "projection": "linear",
+        "parameter_sharing": "headwise",
+        "dropout": 0.0,
+        "chunk_size": None,
+    }
+    backbone = LinformerCausalBackbone.from_config(config)
+    assert backbone.max_sequence_length == N
+    assert backbone.chunk_size == K
+    saved = backbone.get_config()
+    assert saved["max_sequence_length"] == N
+    assert "sequence_length" not in saved

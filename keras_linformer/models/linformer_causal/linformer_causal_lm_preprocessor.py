@@ -3,11 +3,11 @@
 import keras
 from keras_hub.models import CausalLMPreprocessor
 
-from keras_linformer.models.linformer.linformer_causal_backbone import (
+from keras_linformer.models.linformer_causal.linformer_causal_backbone import (
     LinformerCausalBackbone,
 )
-from keras_linformer.models.linformer.linformer_tokenizer import (
-    LinformerTokenizer,
+from keras_linformer.models.linformer_causal.linformer_causal_tokenizer import (  # noqa: E501
+    LinformerCausalTokenizer,
 )
 
 
@@ -24,7 +24,8 @@ class LinformerCausalLMPreprocessor(CausalLMPreprocessor):
     `tf.data` on every backend.
 
     Args:
-        tokenizer: a `LinformerTokenizer` or `LinformerByteTokenizer`.
+        tokenizer: a `LinformerCausalTokenizer` or
+            `LinformerCausalByteTokenizer` (or their encoder twins).
         sequence_length: int. The padded length of the token ids. Defaults to
             `1024`.
         add_start_token: bool. Whether to prepend the start token. Defaults
@@ -37,7 +38,7 @@ class LinformerCausalLMPreprocessor(CausalLMPreprocessor):
     Example:
 
     ```python
-    tokenizer = keras_linformer.models.LinformerTokenizer.from_corpus(
+    tokenizer = keras_linformer.models.LinformerCausalTokenizer.from_corpus(
         ["The quick brown fox.", "The lazy dog."], vocabulary_size=100
     )
     preprocessor = keras_linformer.models.LinformerCausalLMPreprocessor(
@@ -48,4 +49,4 @@ class LinformerCausalLMPreprocessor(CausalLMPreprocessor):
     """
 
     backbone_cls = LinformerCausalBackbone
-    tokenizer_cls = LinformerTokenizer
+    tokenizer_cls = LinformerCausalTokenizer

@@ -1,3 +1,5 @@
+import os
+
 import keras
 import keras_hub
 import numpy as np
@@ -6,6 +8,7 @@ import pytest
 from keras_linformer.models import LinformerCausalBackbone
 from keras_linformer.models import LinformerCausalLM
 from keras_linformer.models import LinformerCausalLMPreprocessor
+from keras_linformer.models import LinformerCausalTokenizer
 from keras_linformer.models import LinformerTokenizer
 from tests.testing import CAUSAL_C as C
 from tests.testing import CAUSAL_HEADS as HEADS
@@ -28,7 +31,7 @@ MAX_LENGTH = 14  # Generation crosses several chunks of C = 3.
 
 @pytest.fixture(scope="module")
 def causal_lm():
-    tokenizer = LinformerTokenizer(
+    tokenizer = LinformerCausalTokenizer(
         vocabulary=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + WORDS
     )
     preprocessor = LinformerCausalLMPreprocessor(tokenizer, sequence_length=12)
@@ -161,6 +164,11 @@ def test_preset_round_trip_with_generic_loaders(causal_lm, tmp_path):
     assert isinstance(revived, LinformerCausalLM)
     preprocessor = keras_hub.models.CausalLMPreprocessor.from_preset(preset)
     assert isinstance(preprocessor, LinformerCausalLMPreprocessor)
+    tokenizer = keras_hub.tokenizers.Tokenizer.from_preset(preset)
+    assert isinstance(tokenizer, LinformerCausalTokenizer)
+    assert tokenizer.get_vocabulary() == (
+        causal_lm.preprocessor.tokenizer.get_vocabulary()
+    )
     assert_same_logits(revived, causal_lm)
     revived.compile(sampler="greedy")
     assert revived.generate(PROMPTS, max_length=MAX_LENGTH) == (
@@ -174,3 +182,24 @@ def test_keras_file_round_trip(causal_lm, tmp_path):
     revived = keras.saving.load_model(path)
     assert isinstance(revived, LinformerCausalLM)
     assert_same_logits(revived, causal_lm)
+
+
+def test_preset_saved_by_version_0_1_0_loads():
+    # Saved before the causal model had its own tokenizer class: the preset
+    # names `LinformerTokenizer`, which the generic loaders still find.
+    preset = os.path.join(
+        os.path.dirname(__file__), "saved_at_0_1_0", "causal_lm_preset"
+    )
+    causal_lm = keras_hub.models.CausalLM.from_preset(preset)
+    assert isinstance(causal_lm, LinformerCausalLM)
+    assert causal_lm.backbone.max_sequence_length == 8
+    tokenizer = keras_hub.tokenizers.Tokenizer.from_preset(preset)
+    assert isinstance(tokenizer, LinformerTokenizer)
+    x = causal_lm.preprocessor.generate_preprocess(
+        ["the quick brown fox", "the lazy dog"], sequence_length=8
+    )
+    np.testing.assert_allclose(
+        to_numpy(causal_lm(x)),
+        np.load(os.path.join(preset, "expected_logits.npy")),
+        atol=1e-5,
+    )

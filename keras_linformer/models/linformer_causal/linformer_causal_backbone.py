@@ -3,28 +3,15 @@
 import keras
 from keras_hub.models import Backbone
 
-from keras_linformer.layers.causal_linformer_attention import (
-    check_causal_projection,
-)
-from keras_linformer.layers.causal_linformer_attention import check_chunk_size
 from keras_linformer.layers.linformer_decoder_block import LinformerDecoderBlock
-from keras_linformer.layers.sequence_projection import SequenceProjection
-from keras_linformer.layers.sequence_projection import validate_lengths
-from keras_linformer.models.linformer.linformer_backbone import (
-    check_backbone_sizes,
-)
-from keras_linformer.models.linformer.linformer_backbone import (
-    check_parameter_sharing,
-)
-from keras_linformer.models.linformer.linformer_backbone import (
-    CONFIG_ARGUMENTS,
-)
-from keras_linformer.models.linformer.linformer_backbone import (
-    config_arguments,
-)
-from keras_linformer.models.linformer.linformer_embeddings import (
-    embedded_inputs,
-)
+from keras_linformer.layers.validation import check_positive_int
+from keras_linformer.models.backbone_utils import CONFIG_ARGUMENTS
+from keras_linformer.models.backbone_utils import block_projection_arguments
+from keras_linformer.models.backbone_utils import check_backbone_sizes
+from keras_linformer.models.backbone_utils import check_parameter_sharing
+from keras_linformer.models.backbone_utils import config_arguments
+from keras_linformer.models.backbone_utils import embedded_inputs
+from keras_linformer.models.backbone_utils import with_max_sequence_length
 
 
 @keras.saving.register_keras_serializable(package="keras_linformer")
@@ -42,10 +29,12 @@ class LinformerCausalBackbone(Backbone):
 
     This is a separate class from the bidirectional `LinformerBackbone`
     (encoder blocks) because its blocks, layout and decoding state differ;
-    they share the tokenizers.
+    its tokenizers are `LinformerCausalTokenizer` and
+    `LinformerCausalByteTokenizer`.
 
     Inputs are a dictionary with `"token_ids"` and `"padding_mask"`, like
-    keras-hub backbones; sequences may be shorter than `sequence_length`.
+    keras-hub backbones; sequences may be shorter than
+    `max_sequence_length`.
 
     Args:
         vocabulary_size: int. The size of the token vocabulary.
@@ -54,7 +43,7 @@ class LinformerCausalBackbone(Backbone):
             divisible by it.
         hidden_dim: int. The size of the embeddings and hidden states.
         intermediate_dim: int. The hidden size of each feedforward network.
-        sequence_length: int. The largest sequence length n (prompt plus
+        max_sequence_length: int. The largest sequence length n (prompt plus
             generated tokens). Defaults to `512`.
         projected_length: int. The number of summary slots k per layer.
             Defaults to `64`.
@@ -80,7 +69,7 @@ class LinformerCausalBackbone(Backbone):
         num_heads=4,
         hidden_dim=128,
         intermediate_dim=256,
-        sequence_length=2048,
+        max_sequence_length=2048,
         projected_length=64,
     )
     hidden = backbone(
@@ -103,7 +92,7 @@ class LinformerCausalBackbone(Backbone):
         num_heads,
         hidden_dim,
         intermediate_dim,
-        sequence_length=512,
+        max_sequence_length=512,
         projected_length=64,
         chunk_size=None,
         projection="linear",
@@ -118,41 +107,34 @@ class LinformerCausalBackbone(Backbone):
             num_heads=num_heads,
             hidden_dim=hidden_dim,
             intermediate_dim=intermediate_dim,
-            sequence_length=sequence_length,
+            max_sequence_length=max_sequence_length,
         )
-        validate_lengths(sequence_length, projected_length)
-        if chunk_size is not None:
-            check_chunk_size(chunk_size, sequence_length)
-        check_causal_projection(projection)
+        check_positive_int("projected_length", projected_length)
         check_parameter_sharing(parameter_sharing)
+        # The blocks check `chunk_size` and `projection` against the lengths.
+        if chunk_size is None:
+            chunk_size = projected_length
 
         # === Embeddings ===
         # Not normalized: the decoder blocks normalize their inputs first.
         inputs, x = embedded_inputs(
-            self, vocabulary_size, hidden_dim, sequence_length, dropout, dtype
+            self,
+            vocabulary_size,
+            hidden_dim,
+            max_sequence_length,
+            dropout,
+            dtype,
         )
 
         # === Layers ===
-        self.shared_projection = None
-        block_arguments = {
-            "sequence_length": sequence_length,
-            "projected_length": projected_length,
-            "projection": projection,
-            "parameter_sharing": parameter_sharing,
-        }
-        if parameter_sharing == "layerwise":
-            # One E for keys and values of every layer, stored once.
-            self.shared_projection = SequenceProjection(
-                sequence_length=sequence_length,
-                projected_length=projected_length,
-                kind=projection,
-                dtype=dtype,
-                name="shared_projection",
-            )
-            block_arguments = {
-                "projection": self.shared_projection,
-                "parameter_sharing": "key_value",
-            }
+        block_projections = block_projection_arguments(
+            self,
+            max_sequence_length,
+            [projected_length] * num_layers,
+            projection,
+            parameter_sharing,
+            dtype,
+        )
         self.transformer_layers = [
             LinformerDecoderBlock(
                 intermediate_dim=intermediate_dim,
@@ -167,9 +149,9 @@ class LinformerCausalBackbone(Backbone):
                 normalize_first=True,
                 dtype=dtype,
                 name=f"transformer_layer_{index}",
-                **block_arguments,
+                **block_projection,
             )
-            for index in range(num_layers)
+            for index, block_projection in enumerate(block_projections)
         ]
         self.layer_norm = keras.layers.LayerNormalization(
             epsilon=1e-5, dtype=dtype, name="layer_norm"
@@ -189,7 +171,7 @@ class LinformerCausalBackbone(Backbone):
         self.num_heads = num_heads
         self.hidden_dim = hidden_dim
         self.intermediate_dim = intermediate_dim
-        self.sequence_length = sequence_length
+        self.max_sequence_length = max_sequence_length
         self.projected_length = projected_length
         self.chunk_size = chunk_size
         self.projection = projection
@@ -199,8 +181,18 @@ class LinformerCausalBackbone(Backbone):
     def cache_shape(self, batch_size):
         """The fixed shape of the decoding state for `batch_size` rows:
         `(batch, num_layers, 2, k + C, num_heads, head_dim)`."""
-        block_shape = self.transformer_layers[0].cache_shape(batch_size)
-        return (block_shape[0], self.num_layers) + tuple(block_shape[1:])
+        return (
+            batch_size,
+            self.num_layers,
+            2,
+            self.projected_length + self.chunk_size,
+            self.num_heads,
+            self.hidden_dim // self.num_heads,
+        )
+
+    @classmethod
+    def from_config(cls, config):
+        return super().from_config(with_max_sequence_length(config))
 
     def get_config(self):
         config = super().get_config()

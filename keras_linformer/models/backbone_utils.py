@@ -1,0 +1,267 @@
+"""What the Linformer backbones share: argument checks, config helpers, the
+per-layer projected lengths, the projection layout and the embeddings.
+
+`LinformerBackbone` and `LinformerCausalBackbone` differ in their blocks and
+layout; everything they build the same way is built here, so neither backbone
+imports the other.
+"""
+
+import keras
+from keras.layers import ReversibleEmbedding
+from keras_hub.layers import PositionEmbedding
+
+from keras_linformer.layers.sequence_projection import SequenceProjection
+from keras_linformer.layers.validation import check_positive_int
+
+PARAMETER_SHARING = ("none", "headwise", "key_value", "layerwise")
+# The constructor arguments both Linformer backbones keep in their configs.
+CONFIG_ARGUMENTS = (
+    "vocabulary_size",
+    "num_layers",
+    "num_heads",
+    "hidden_dim",
+    "intermediate_dim",
+    "max_sequence_length",
+    "projected_length",
+    "projection",
+    "parameter_sharing",
+    "dropout",
+)
+
+
+# === Arguments ===
+
+
+def check_backbone_sizes(
+    vocabulary_size,
+    num_layers,
+    num_heads,
+    hidden_dim,
+    intermediate_dim,
+    max_sequence_length,
+):
+    """Raises a ValueError unless the sizes make a valid backbone."""
+    for name, value in (
+        ("vocabulary_size", vocabulary_size),
+        ("num_layers", num_layers),
+        ("num_heads", num_heads),
+        ("hidden_dim", hidden_dim),
+        ("intermediate_dim", intermediate_dim),
+        ("max_sequence_length", max_sequence_length),
+    ):
+        check_positive_int(name, value)
+    if hidden_dim % num_heads:
+        raise ValueError(
+            "`hidden_dim` must be divisible by `num_heads`. Received: "
+            f"hidden_dim={hidden_dim}, num_heads={num_heads}"
+        )
+
+
+def check_parameter_sharing(parameter_sharing):
+    """Raises a ValueError unless `parameter_sharing` is a known mode."""
+    if parameter_sharing not in PARAMETER_SHARING:
+        raise ValueError(
+            f"`parameter_sharing` must be one of {PARAMETER_SHARING}. "
+            f"Received: parameter_sharing={parameter_sharing!r}"
+        )
+
+
+def per_layer_lengths(projected_length, num_layers, parameter_sharing):
+    """The projected length k of each layer, from an int or a list."""
+    if isinstance(projected_length, (list, tuple)):
+        lengths = list(projected_length)
+        if len(lengths) != num_layers:
+            raise ValueError(
+                "`projected_length` must be an int or a list with one value "
+                f"per layer ({num_layers}). Received: "
+                f"projected_length={projected_length!r}"
+            )
+        if parameter_sharing == "layerwise" and len(set(lengths)) > 1:
+            raise ValueError(
+                "`parameter_sharing='layerwise'` shares one projection, so "
+                "every layer has the same k; pass a single `projected_length`"
+                f". Received: projected_length={projected_length!r}"
+            )
+    else:
+        lengths = [projected_length] * num_layers
+    for length in lengths:
+        check_positive_int("projected_length", length)
+    return lengths
+
+
+# === Config ===
+
+
+def config_arguments(backbone, names=CONFIG_ARGUMENTS):
+    """The constructor arguments `names` of `backbone`, for `get_config`.
+
+    The backbones keep each argument as an attribute of the same name.
+    """
+    return {name: getattr(backbone, name) for name in names}
+
+
+def with_max_sequence_length(config):
+    """`config` with a saved `sequence_length` renamed `max_sequence_length`.
+
+    Backbones saved before the keras-hub name was adopted stored the largest
+    sequence length as `sequence_length`; this keeps their configs loading.
+    """
+    config = dict(config)
+    if "sequence_length" in config:
+        if "max_sequence_length" in config:
+            raise ValueError(
+                "A backbone config holds both `sequence_length` (the old "
+                "name) and `max_sequence_length`. Received: "
+                f"sequence_length={config['sequence_length']!r}, "
+                f"max_sequence_length={config['max_sequence_length']!r}"
+            )
+        config["max_sequence_length"] = config.pop("sequence_length")
+    return config
+
+
+# === Projections ===
+
+
+def block_projection_arguments(
+    backbone,
+    max_sequence_length,
+    projected_lengths,
+    projection,
+    parameter_sharing,
+    dtype,
+):
+    """The sequence-projection arguments of each block of `backbone`.
+
+    With `parameter_sharing="layerwise"`, creates `backbone.shared_projection`,
+    one `SequenceProjection` for keys and values of every layer, and hands it
+    to every block, so its weights exist (and are saved) once; otherwise sets
+    it to `None` and each block builds its own projections.
+
+    Args:
+        backbone: the `keras_hub.models.Backbone` being built.
+        max_sequence_length: int. The sequence length n.
+        projected_lengths: list of ints. Each layer's k (`per_layer_lengths`).
+        projection: string. The projection kind.
+        parameter_sharing: string. One of `PARAMETER_SHARING`.
+        dtype: string or `keras.DTypePolicy`. The dtype of the projection.
+
+    Returns:
+        A list with one dictionary of block keyword arguments per layer.
+    """
+    backbone.shared_projection = None
+    if parameter_sharing == "layerwise":
+        backbone.shared_projection = SequenceProjection(
+            sequence_length=max_sequence_length,
+            projected_length=projected_lengths[0],
+            kind=projection,
+            dtype=dtype,
+            name="shared_projection",
+        )
+        shared = {
+            "projection": backbone.shared_projection,
+            "parameter_sharing": "key_value",
+        }
+        return [shared for _ in projected_lengths]
+    return [
+        {
+            "sequence_length": max_sequence_length,
+            "projected_length": projected_length,
+            "projection": projection,
+            "parameter_sharing": parameter_sharing,
+        }
+        for projected_length in projected_lengths
+    ]
+
+
+# === Embeddings ===
+
+
+def embedded_inputs(
+    backbone,
+    vocabulary_size,
+    hidden_dim,
+    max_sequence_length,
+    dropout,
+    dtype,
+    layer_norm=False,
+):
+    """Gives `backbone` its embedding layers and returns its embedded inputs.
+
+    Sets `backbone.token_embedding`, `backbone.position_embedding`,
+    `backbone.embeddings_add`, `backbone.embeddings_layer_norm` (only if
+    `layer_norm`) and `backbone.embeddings_dropout`: saved presets and
+    `.keras` files hold the weights under these names, and
+    `LinformerCausalLM` reuses the layers when decoding. Then creates the
+    functional inputs and embeds them: token plus position embeddings, the
+    layer normalization if any, then dropout.
+
+    Call it from the backbone's `__init__`, before `super().__init__`.
+
+    Args:
+        backbone: the `keras_hub.models.Backbone` being built.
+        vocabulary_size: int. The size of the token vocabulary.
+        hidden_dim: int. The size of the embeddings.
+        max_sequence_length: int. The largest sequence length the position
+            embedding covers.
+        dropout: float. The dropout rate on the embeddings.
+        dtype: string or `keras.DTypePolicy`. The dtype of the layers.
+        layer_norm: bool. Whether to normalize the summed embeddings (the
+            encoder does; the pre-normalized causal decoder does not).
+            Defaults to `False`.
+
+    Returns:
+        `(inputs, embedded)`: the dictionary of `keras.Input`s,
+        `"token_ids"` and `"padding_mask"` (int32, `(batch, length)`), and
+        the embedded tokens, `(batch, length, hidden_dim)`.
+    """
+    backbone.token_embedding, backbone.position_embedding = embedding_layers(
+        vocabulary_size, hidden_dim, max_sequence_length, dtype
+    )
+    backbone.embeddings_add = keras.layers.Add(
+        dtype=dtype, name="embeddings_add"
+    )
+    if layer_norm:
+        backbone.embeddings_layer_norm = keras.layers.LayerNormalization(
+            epsilon=1e-5, dtype=dtype, name="embeddings_layer_norm"
+        )
+    backbone.embeddings_dropout = keras.layers.Dropout(
+        dropout, dtype=dtype, name="embeddings_dropout"
+    )
+
+    inputs = {
+        "token_ids": keras.Input(
+            shape=(None,), dtype="int32", name="token_ids"
+        ),
+        "padding_mask": keras.Input(
+            shape=(None,), dtype="int32", name="padding_mask"
+        ),
+    }
+    tokens = backbone.token_embedding(inputs["token_ids"])
+    positions = backbone.position_embedding(tokens)
+    x = backbone.embeddings_add((tokens, positions))
+    if layer_norm:
+        x = backbone.embeddings_layer_norm(x)
+    x = backbone.embeddings_dropout(x)
+    return inputs, x
+
+
+def embedding_layers(vocabulary_size, hidden_dim, max_sequence_length, dtype):
+    """The token and position embeddings of the Linformer backbones.
+
+    The token embedding is reversible, so language-model heads can reuse it
+    to map hidden states back to the vocabulary.
+    """
+    token_embedding = ReversibleEmbedding(
+        input_dim=vocabulary_size,
+        output_dim=hidden_dim,
+        embeddings_initializer=keras.initializers.TruncatedNormal(stddev=0.02),
+        dtype=dtype,
+        name="token_embedding",
+    )
+    position_embedding = PositionEmbedding(
+        sequence_length=max_sequence_length,
+        initializer=keras.initializers.TruncatedNormal(stddev=0.02),
+        dtype=dtype,
+        name="position_embedding",
+    )
+    return token_embedding, position_embedding
