@@ -8,8 +8,8 @@ so that its memory, allocator state and compilation caches are its own.
 - Timing: `--processes` processes time a point; each reports the median of
   its timed calls after two warm-up calls (`time_calls`), and the process
   with the median of those times sets the point (`median_process`). On a
-  shared 2-core VM one process can run 12-73% slow throughout, and a median
-  over processes leaves such a process out where a mean would not.
+  shared machine one process can run slow throughout, and a median over
+  processes leaves it out where a mean would not.
 - Memory: the kernel's peak resident set (VmHWM) of the point's own process,
   reset (`/proc/self/clear_refs`) once imports are done (`PeakMemory`). It
   is exact where sampling misses short peaks, and, unlike
