@@ -13,20 +13,31 @@ The script measures, on one backend:
   values in the state, so the states are zeros);
 - training step time at sequence lengths 2048 and 8192 (batch 1).
 
+Each measurement runs in fresh processes (`harness.py`): one per model trains
+and evaluates it; `--processes` processes time each decoding context and
+training length (each the median of its timed calls after two warm-up calls;
+the median process sets the point). `--compile` picks the compiler of the
+decoding loop and of `Model.compile(jit_compile=...)`.
+
     python benchmarks/generation.py                  # KERAS_BACKEND, or TF
     KERAS_BACKEND=jax python benchmarks/generation.py --train-steps 300
+    python benchmarks/generation.py --train-steps 2 --batch-size 2 \
+        --sequence-length 16 --hidden-dim 16 --num-layers 1 --num-heads 2 \
+        --projected-length 4 --chunk-size 4 --vocabulary-size 200 \
+        --contexts 32 --train-lengths 32 --processes 1   # a smoke test
 
-It prints a markdown table and writes `generation.json` and
+It prints a markdown table and writes `generation.md`, `generation.json` and
 `generation.png` into `benchmarks/results/` (or `--out`).
 """
 
 import argparse
-import json
 import os
 import sys
 import time
 
 import numpy as np
+
+import harness
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "examples"))
@@ -37,6 +48,15 @@ from text_generation import token_windows  # noqa: E402
 
 DECODE_STEPS = 64
 SEED = 1337
+LINFORMER = "Linformer (causal)"
+TRANSFORMER = "Transformer (GPT-2)"
+MODELS = (LINFORMER, TRANSFORMER)
+# The options a point's process needs to build its model and data.
+MODEL_OPTIONS = (
+    "train_steps", "batch_size", "sequence_length", "hidden_dim",
+    "num_layers", "num_heads", "projected_length", "chunk_size",
+    "vocabulary_size", "contexts", "train_lengths",
+)  # fmt: skip
 
 
 def parse_args(argv=None):
@@ -59,7 +79,15 @@ def parse_args(argv=None):
     parser.add_argument(
         "--out", default=os.path.join(HERE, "results"), help="output folder"
     )
-    return parser.parse_args(argv)
+    harness.add_arguments(parser, processes=3, repeats=5, point_seconds=20.0)
+    args = parser.parse_args(argv)
+    harness.check_positive(
+        parser,
+        args,
+        ("train_steps", "batch_size", "sequence_length", "contexts"),
+    )
+    harness.check_positive(parser, args, ("train_lengths", "processes"))
+    return args
 
 
 def bbc_documents():
@@ -72,8 +100,8 @@ def bbc_documents():
     return [" ".join(document.split()) for document in documents]
 
 
-def build_models(vocabulary_size, args):
-    """The two same-size causal LMs, covering the longest context."""
+def build_model(name, vocabulary_size, args):
+    """One of the two same-size causal LMs, covering the longest context."""
     import keras_hub
 
     import keras_linformer
@@ -87,21 +115,21 @@ def build_models(vocabulary_size, args):
         intermediate_dim=4 * args.hidden_dim,
         dropout=0.1,
     )
-    linformer = keras_linformer.models.LinformerCausalLM(
-        keras_linformer.models.LinformerCausalBackbone(
-            max_sequence_length=longest,
-            projected_length=args.projected_length,
-            chunk_size=args.chunk_size,
-            **size,
+    if name == LINFORMER:
+        return keras_linformer.models.LinformerCausalLM(
+            keras_linformer.models.LinformerCausalBackbone(
+                max_sequence_length=longest,
+                projected_length=args.projected_length,
+                chunk_size=args.chunk_size,
+                **size,
+            )
         )
-    )
-    standard = keras_hub.models.GPT2CausalLM(
+    return keras_hub.models.GPT2CausalLM(
         keras_hub.models.GPT2Backbone(max_sequence_length=longest, **size)
     )
-    return {"Linformer (causal)": linformer, "Transformer (GPT-2)": standard}
 
 
-def compile_for_training(model, steps):
+def compile_for_training(model, steps, compile_mode):
     import keras
 
     schedule = keras.optimizers.schedules.CosineDecay(
@@ -110,6 +138,7 @@ def compile_for_training(model, steps):
     model.compile(
         optimizer=keras.optimizers.AdamW(schedule, clipnorm=1.0),
         weighted_metrics=[],
+        jit_compile=harness.keras_jit_compile(compile_mode),
     )
 
 
@@ -127,44 +156,24 @@ def token_data(args):
     return tokenizer.vocabulary_size(), train, validation
 
 
-def perplexities(models, train, validation, args):
-    """Validation perplexity of each model after the same training."""
+def perplexity(name, args):
+    """Validation perplexity of one model after `args.train_steps` steps,
+    and the vocabulary size the tokenizer learned."""
     import keras
 
-    train_x, train_y = train
-    results = {}
-    for name, model in models.items():
-        keras.utils.set_random_seed(SEED)
-        compile_for_training(model, args.train_steps)
-        start = time.time()
-        model.fit(
-            train_x, train_y, batch_size=args.batch_size, epochs=1, verbose=0
-        )
-        loss = model.evaluate(*validation, batch_size=32, verbose=0)
-        loss = loss[0] if isinstance(loss, list) else loss
-        results[name] = float(np.exp(loss))
-        print(
-            f"{name}: validation perplexity {results[name]:.1f} after "
-            f"{args.train_steps} steps ({time.time() - start:.0f} s)",
-            flush=True,
-        )
-    return results
-
-
-def compiled(function):
-    """`function` compiled with the backend's compiler (eager on torch)."""
-    import keras
-
-    backend = keras.backend.backend()
-    if backend == "jax":
-        import jax
-
-        return jax.jit(function)
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        return tf.function(function, jit_compile=True)
-    return function
+    keras.utils.set_random_seed(SEED)
+    vocabulary_size, (train_x, train_y), validation = token_data(args)
+    model = build_model(name, vocabulary_size, args)
+    compile_for_training(model, args.train_steps, args.compile)
+    start = time.time()
+    model.fit(train_x, train_y, batch_size=args.batch_size, epochs=1, verbose=0)
+    loss = model.evaluate(*validation, batch_size=32, verbose=0)
+    loss = loss[0] if isinstance(loss, list) else loss
+    return {
+        "perplexity": float(np.exp(loss)),
+        "vocabulary_size": vocabulary_size,
+        "seconds": time.time() - start,
+    }
 
 
 def decode_cache(model, batch_size, context):
@@ -185,8 +194,9 @@ def decode_cache(model, batch_size, context):
     return ops.zeros(shape, dtype=model.compute_dtype)
 
 
-def decoding(model, context):
-    """Greedy decoding tokens/s from position `context`, and state bytes."""
+def decoding(model, context, compile_mode):
+    """Greedy decoding of `DECODE_STEPS` tokens from position `context`, as
+    a function of no arguments, and the bytes of the decoding state."""
     from keras import ops
 
     cache = decode_cache(model, 1, context)
@@ -202,50 +212,46 @@ def decoding(model, context):
 
         return ops.fori_loop(0, DECODE_STEPS, body, (token, cache))
 
-    decode = compiled(decode)
+    decode = harness.compiled(decode, compile_mode)
     token = ops.ones((1, 1), dtype="int32")
-    ops.convert_to_numpy(decode(token, cache)[0])  # Compile and warm up.
-    timings = []
-    for _ in range(5):
-        start = time.perf_counter()
-        ops.convert_to_numpy(decode(token, cache)[0])
-        timings.append(time.perf_counter() - start)
     state_bytes = int(np.prod(cache.shape)) * np.dtype("float32").itemsize
-    return DECODE_STEPS / min(timings), state_bytes
+    return lambda: ops.convert_to_numpy(decode(token, cache)[0]), state_bytes
 
 
-def training_step_time(model, length):
-    """Seconds per training step (batch 1) at sequence `length`."""
-    compile_for_training(model, 10)
+def training_step(model, length, compile_mode):
+    """One training step (batch 1) at sequence `length`, as a function of
+    no arguments."""
+    compile_for_training(model, 10, compile_mode)
     token_ids = np.random.default_rng(0).integers(
         1, 100, size=(1, length)
     ).astype("int32")
     x = {"token_ids": token_ids, "padding_mask": np.ones_like(token_ids)}
-    model.train_on_batch(x, token_ids)  # Compile.
-    timings = []
-    for _ in range(2):
-        start = time.perf_counter()
-        model.train_on_batch(x, token_ids)
-        timings.append(time.perf_counter() - start)
-    return min(timings)
+    return lambda: model.train_on_batch(x, token_ids)
+
+
+def measure_point(point):
+    """One point in this process: a model's perplexity, or the time of its
+    decoding from one context or of its training step at one length."""
+    args = argparse.Namespace(**point)
+    if point["kind"] == "perplexity":
+        return perplexity(args.model, args)
+    model = build_model(args.model, args.learned_vocabulary_size, args)
+    if point["kind"] == "decode":
+        run, state_bytes = decoding(model, args.context, args.compile)
+        return dict(harness.measure_calls(run, point), state_bytes=state_bytes)
+    run = training_step(model, args.length, args.compile)
+    return harness.measure_calls(run, point)
 
 
 def markdown_table(results):
     names = list(results["perplexity"])
     contexts = results["config"]["contexts"]
     lengths = results["config"]["train_lengths"]
-    rows = [
-        "| | " + " | ".join(names) + " | ratio (Linformer / Transformer) |",
-        "|---|" + "---|" * (len(names) + 1),
-    ]
+    rows = []
 
     def row(label, values, fmt):
         ratio = values[0] / values[1]
-        rows.append(
-            f"| {label} | "
-            + " | ".join(fmt.format(v) for v in values)
-            + f" | {ratio:.2f} |"
-        )
+        rows.append([label, *(fmt.format(v) for v in values), f"{ratio:.2f}"])
 
     row(
         "validation perplexity",
@@ -273,13 +279,11 @@ def markdown_table(results):
             [results["train_step_s"][n][str(length)] for n in names],
             "{:.2f}",
         )
-    return "\n".join(rows)
+    headers = ["", *names, "ratio (Linformer / Transformer)"]
+    return harness.markdown_table(headers, rows)
 
 
 def plot(results, path):
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     contexts = results["config"]["contexts"]
@@ -319,56 +323,95 @@ def plot(results, path):
     )
     figure.tight_layout()
     figure.savefig(path, dpi=100)
+    plt.close(figure)
 
 
-def main(argv=None):
-    args = parse_args(argv)
-    import keras
-
-    keras.utils.set_random_seed(SEED)
-    start = time.time()
-    vocabulary_size, train, validation = token_data(args)
-    models = build_models(vocabulary_size, args)
-    perplexity = perplexities(models, train, validation, args)
+def sweep(args):
+    """Every model's perplexity, decoding speed and training step time, each
+    in fresh processes; the results and every point's raw measurements."""
+    options = {name: getattr(args, name) for name in MODEL_OPTIONS}
+    options["compile"] = args.compile
     results = {
-        "backend": keras.backend.backend(),
+        "backend": harness.backend_name(),
         "config": vars(args),
-        "perplexity": perplexity,
+        "perplexity": {},
         "decode_tokens_per_s": {},
         "state_bytes": {},
         "train_step_s": {},
+        "points": [],
     }
-    for name, model in models.items():
+
+    def measure(point, name, timed=True):
+        point = dict(options, **point)
+        if timed:
+            result = harness.measure_point(
+                __file__, point, args, memory=False, name=name
+            )
+        else:
+            result = harness.run_point(__file__, point, args.timeout)
+        if "error" in result:
+            raise SystemExit(f"{name} failed: {result['error']}")
+        results["points"].append(dict(point, result=result))
+        return result
+
+    for name in MODELS:
+        result = measure(
+            {"kind": "perplexity", "model": name}, name, timed=False
+        )
+        results["perplexity"][name] = result["perplexity"]
+        print(
+            f"{name}: validation perplexity {result['perplexity']:.1f} after "
+            f"{args.train_steps} steps ({result['seconds']:.0f} s)",
+            flush=True,
+        )
+        options["learned_vocabulary_size"] = result["vocabulary_size"]
+    for name in MODELS:
         results["decode_tokens_per_s"][name] = {}
         results["state_bytes"][name] = {}
         for context in args.contexts:
-            speed, state_bytes = decoding(model, context)
+            result = measure(
+                {"kind": "decode", "model": name, "context": context},
+                f"{name} decoding @ {context}",
+            )
+            speed = DECODE_STEPS / result["seconds"]
             results["decode_tokens_per_s"][name][str(context)] = speed
-            results["state_bytes"][name][str(context)] = state_bytes
+            results["state_bytes"][name][str(context)] = result["state_bytes"]
             print(
-                f"{name}: decoding @ {context}: {speed:.0f} tokens/s, "
-                f"state {state_bytes / 2**20:.2f} MiB",
+                f"{name}: decoding @ {context}: {speed:.0f} tokens/s, state "
+                f"{result['state_bytes'] / 2**20:.2f} MiB",
                 flush=True,
             )
         results["train_step_s"][name] = {}
         for length in args.train_lengths:
-            seconds = training_step_time(model, length)
-            results["train_step_s"][name][str(length)] = seconds
+            result = measure(
+                {"kind": "train_step", "model": name, "length": length},
+                f"{name} training step @ {length}",
+            )
+            results["train_step_s"][name][str(length)] = result["seconds"]
             print(
-                f"{name}: training step @ {length}: {seconds:.2f} s",
+                f"{name}: training step @ {length}: {result['seconds']:.2f} s",
                 flush=True,
             )
-    results["wall_s"] = time.time() - start
-    os.makedirs(args.out, exist_ok=True)
-    with open(os.path.join(args.out, "generation.json"), "w") as file:
-        json.dump(results, file, indent=1)
-    plot(results, os.path.join(args.out, "generation.png"))
-    table = markdown_table(results)
-    print(table)
-    with open(os.path.join(args.out, "generation.md"), "w") as file:
-        file.write(table + "\n")
     return results
 
 
+def main(argv=None):
+    args = parse_args(argv)
+    if args.point:
+        return harness.serve_point(measure_point, args.point)
+    start = time.time()
+    results = sweep(args)
+    results["wall_s"] = time.time() - start
+    table = markdown_table(results)
+    harness.write_results(
+        args.out,
+        "generation",
+        table,
+        results,
+        lambda path: plot(results, path),
+    )
+    print(table)
+
+
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
