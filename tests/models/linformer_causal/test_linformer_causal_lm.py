@@ -220,8 +220,13 @@ def test_score_loss_is_the_training_loss(causal_lm):
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     )
     training_loss = model.evaluate(
-        x, y, sample_weight=sample_weight, batch_size=len(y), verbose=0
-    )
+        x,
+        y,
+        sample_weight=sample_weight,
+        batch_size=len(y),
+        verbose=0,
+        return_dict=True,
+    )["loss"]
     losses = to_numpy(
         model.score(
             x["token_ids"],
