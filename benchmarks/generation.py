@@ -238,9 +238,10 @@ def measure_point(point):
     model = build_model(args.model, args.learned_vocabulary_size, args)
     if point["kind"] == "decode":
         run, state_bytes = decoding(model, args.context, args.compile)
-        return dict(harness.measure_calls(run, point), state_bytes=state_bytes)
-    run = training_step(model, args.length, args.compile)
-    return harness.measure_calls(run, point)
+    else:
+        run, state_bytes = training_step(model, args.length, args.compile), None
+    result = harness.time_calls(run, args.repeats, args.point_seconds)
+    return dict(result, state_bytes=state_bytes)
 
 
 def markdown_table(results):
@@ -344,9 +345,7 @@ def sweep(args):
     def measure(point, name, timed=True):
         point = dict(options, **point)
         if timed:
-            result = harness.measure_point(
-                __file__, point, args, memory=False, name=name
-            )
+            result = harness.time_point(__file__, point, args, name)
         else:
             result = harness.run_point(__file__, point, args.timeout)
         if "error" in result:
