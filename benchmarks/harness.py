@@ -13,8 +13,8 @@ so that its memory, allocator state and compilation caches are its own.
 - Memory: the kernel's peak resident set (VmHWM) of the point's own process,
   reset (`/proc/self/clear_refs`) once imports are done (`PeakMemory`). It
   is exact where sampling misses short peaks, and, unlike
-  `getrusage(RUSAGE_CHILDREN)`, it can leave out the 0.5 GB of imports and
-  the compiler's garbage. Linux only.
+  `getrusage(RUSAGE_CHILDREN)`, it can leave out the imports and the
+  compiler's garbage. Linux only.
 - Compilation: `--compile auto|on|off` maps to each backend's jit
   (`compiled`, `keras_jit_compile`): TensorFlow `tf.function` with or
   without XLA, `jax.jit` or eager op by op, `torch.compile` or eager. `auto`
