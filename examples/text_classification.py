@@ -41,7 +41,9 @@ from common import bbc_news_folder  # noqa: E402
 from common import check_num_heads  # noqa: E402
 from common import load_folder  # noqa: E402
 from common import make_optimizer  # noqa: E402
+from common import new_backbone  # noqa: E402
 from common import positive_int  # noqa: E402
+from common import pretrained_backbone  # noqa: E402
 from common import print_preset_hint  # noqa: E402
 from common import run_script  # noqa: E402
 
@@ -227,36 +229,6 @@ def shuffled_batches(texts, labels, batch_size, seed=SPLIT_SEED):
 # === Model ===
 
 
-def pretrained_backbone(args):
-    """The `--backbone` checkpoint as a Linformer backbone, and its
-    tokenizer."""
-    import keras_linformer
-    from keras_linformer.models.linformer.transformer_checkpoints import (
-        load_transformer,
-    )
-
-    try:
-        source, tokenizer = load_transformer(args.backbone)
-    except (ValueError, OSError) as error:
-        raise DataError(f"--backbone {args.backbone!r}: {error}")
-    if isinstance(source, keras_linformer.LinformerBackbone):
-        if source.max_sequence_length < args.sequence_length:
-            raise DataError(
-                f"--backbone {args.backbone!r} covers "
-                f"{source.max_sequence_length} positions, fewer than "
-                f"--sequence-length ({args.sequence_length})"
-            )
-        return source, tokenizer
-    backbone = keras_linformer.LinformerBackbone.from_transformer(
-        source,
-        max_sequence_length=args.sequence_length,
-        projected_length=args.projected_length,
-        projection=args.projection,
-        dropout=args.dropout,
-    )
-    return backbone, tokenizer
-
-
 def build_classifier(train_texts, num_classes, args):
     """A classifier on the `--backbone` checkpoint, or a fresh one with a
     tokenizer learned from the training texts."""
@@ -268,17 +240,7 @@ def build_classifier(train_texts, num_classes, args):
         tokenizer = keras_linformer.LinformerTokenizer.from_corpus(
             train_texts, vocabulary_size=args.vocabulary_size
         )
-        backbone = keras_linformer.LinformerBackbone(
-            vocabulary_size=tokenizer.vocabulary_size(),
-            num_layers=args.num_layers,
-            num_heads=args.num_heads,
-            hidden_dim=args.hidden_dim,
-            intermediate_dim=2 * args.hidden_dim,
-            max_sequence_length=args.sequence_length,
-            projected_length=args.projected_length,
-            projection=args.projection,
-            dropout=args.dropout,
-        )
+        backbone = new_backbone(tokenizer, args)
     preprocessor = keras_linformer.LinformerTextClassifierPreprocessor(
         tokenizer, sequence_length=args.sequence_length
     )

@@ -110,6 +110,26 @@ def check_vocabulary_fits(tokenizer, backbone):
         )
 
 
+def single_text_inputs(backbone):
+    """The inputs of a task on single texts, and the backbone's inputs.
+
+    Tasks take `"token_ids"` and `"padding_mask"`. A backbone converted from
+    a BERT also embeds `"segment_ids"`: one text per example puts every token
+    in segment 0, as BERT tasks see single texts.
+
+    Returns:
+        `(inputs, backbone_inputs)`: the task's dictionary of `keras.Input`s
+        and the dictionary to call `backbone` with.
+    """
+    inputs = {
+        name: backbone.input[name] for name in ("token_ids", "padding_mask")
+    }
+    if "segment_ids" not in backbone.input:
+        return inputs, inputs
+    segment_ids = keras.ops.zeros_like(inputs["token_ids"])
+    return inputs, {**inputs, "segment_ids": segment_ids}
+
+
 # === Config ===
 
 

@@ -1,11 +1,11 @@
 """A long-document text classifier on a Linformer backbone."""
 
 import keras
-from keras import ops
 from keras_hub.models import TextClassifier
 
 from keras_linformer.layers.attention_pooling import AttentionPooling1D
 from keras_linformer.models.backbone_utils import check_vocabulary_fits
+from keras_linformer.models.backbone_utils import single_text_inputs
 from keras_linformer.models.linformer.linformer_backbone import LinformerBackbone
 from keras_linformer.models.linformer.linformer_text_classifier_preprocessor import (  # noqa: E501
     LinformerTextClassifierPreprocessor,
@@ -124,17 +124,7 @@ class LinformerTextClassifier(TextClassifier):
         )
 
         # === Functional Model ===
-        inputs = {
-            name: backbone.input[name] for name in ("token_ids", "padding_mask")
-        }
-        backbone_inputs = inputs
-        if "segment_ids" in backbone.input:
-            # One text per example: every token is in segment 0, as BERT
-            # classifiers see single texts.
-            backbone_inputs = {
-                **inputs,
-                "segment_ids": ops.zeros_like(inputs["token_ids"]),
-            }
+        inputs, backbone_inputs = single_text_inputs(backbone)
         hidden = backbone(backbone_inputs)
         pooled = self.pooler(hidden, mask=inputs["padding_mask"])
         pooled = self.output_dropout(pooled)
