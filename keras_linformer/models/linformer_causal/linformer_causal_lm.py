@@ -147,6 +147,20 @@ class LinformerCausalLM(CausalLM):
         logits, _, cache = self.call_with_cache(token_ids, cache, index)
         return ops.squeeze(logits, axis=1), cache
 
+    def generate(
+        self, inputs, max_length=None, stop_token_ids="auto", strip_prompt=False
+    ):
+        # keras-hub reads the end token off the tokenizer before it
+        # preprocesses; our preprocessor declares it there when built.
+        if self.preprocessor is not None and not self.preprocessor.built:
+            self.preprocessor.build(None)
+        return super().generate(
+            inputs,
+            max_length=max_length,
+            stop_token_ids=stop_token_ids,
+            strip_prompt=strip_prompt,
+        )
+
     def generate_step(self, inputs, stop_token_ids=None):
         """A compilable generation function for one batch of inputs.
 
@@ -168,11 +182,13 @@ class LinformerCausalLM(CausalLM):
                 "'top_k', 'top_p', 'random' or 'beam'."
             )
         token_ids, padding_mask = inputs["token_ids"], inputs["padding_mask"]
-        batch_size = ops.shape(token_ids)[0]
 
         def next(prompt, cache, index):
             position = index - 1
-            token = ops.slice(prompt, [0, position], [batch_size, 1])
+            # The beam sampler repeats prompt and cache for each beam, so the
+            # rows come from the prompt it passes, not from `inputs`.
+            rows = ops.shape(prompt)[0]
+            token = ops.slice(prompt, [0, position], [rows, 1])
             logits, hidden_states, cache = self.call_with_cache(
                 token, cache, position
             )
@@ -188,7 +204,7 @@ class LinformerCausalLM(CausalLM):
         token_ids = self.sampler(
             next=next,
             prompt=token_ids,
-            cache=self.initial_cache(batch_size),
+            cache=self.initial_cache(ops.shape(token_ids)[0]),
             index=1,
             mask=padding_mask,
             stop_token_ids=stop_token_ids,

@@ -125,6 +125,53 @@ def test_greedy_generate_is_argmax_of_repeated_full_passes(causal_lm):
     np.testing.assert_array_equal(generated, token_ids)
 
 
+def reference_beam_search(causal_lm, token_ids, padding_mask, num_beams):
+    """keras-hub's `BeamSampler` in NumPy, on full forward-pass logits.
+
+    Each row is searched on its own. As in `BeamSampler`, every position
+    from 1 on ranks `num_beams` x vocabulary continuations by their summed
+    log-probabilities and keeps the best `num_beams`; prompt positions then
+    keep their prompt token. The best final beam of each row is returned.
+    """
+    results = []
+    for row, is_prompt in zip(token_ids, padding_mask.astype(bool)):
+        beams = np.repeat(row[None], num_beams, axis=0)
+        log_probs = np.array([0.0] + [-1e9] * (num_beams - 1))
+        for index in range(1, len(row)):
+            logits = full_forward_logits(causal_lm, beams)[:, index - 1]
+            logits = logits.astype("float64")
+            log_softmax = logits - logits.max(-1, keepdims=True)
+            log_softmax -= np.log(np.exp(log_softmax).sum(-1, keepdims=True))
+            scores = (log_probs[:, None] + log_softmax).reshape(-1)
+            best = np.argsort(-scores)[:num_beams]
+            vocabulary_size = logits.shape[-1]
+            beams = beams[best // vocabulary_size].copy()
+            beams[:, index] = np.where(
+                is_prompt[index], row[index], best % vocabulary_size
+            )
+            log_probs = scores[best]
+        results.append(beams[log_probs.argmax()])
+    return np.stack(results)
+
+
+@pytest.mark.parametrize("num_prompts", [1, 3])
+def test_beam_search_matches_a_reference_on_full_passes(causal_lm, num_prompts):
+    # Prompts of different lengths; one prompt once crashed nothing but fed
+    # beam 0's token to every beam, several crashed in the attention.
+    prompts = ["the quick brown fox", "a", "the lazy"][:num_prompts]
+    prompt = causal_lm.preprocessor.generate_preprocess(
+        prompts, sequence_length=10
+    )
+    prompt = {key: to_numpy(value) for key, value in prompt.items()}
+    model = LinformerCausalLM(causal_lm.backbone, preprocessor=None)
+    model.compile(sampler=keras_hub.samplers.BeamSampler(num_beams=3))
+    generated = model.generate(dict(prompt), stop_token_ids=None)
+    expected = reference_beam_search(
+        causal_lm, prompt["token_ids"], prompt["padding_mask"], num_beams=3
+    )
+    np.testing.assert_array_equal(to_numpy(generated["token_ids"]), expected)
+
+
 def test_stop_tokens_end_each_row(causal_lm):
     model = LinformerCausalLM(causal_lm.backbone, preprocessor=None)
     model.compile(sampler="greedy")
