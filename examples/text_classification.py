@@ -340,10 +340,10 @@ def report(classifier, texts, labels, class_names, batch_size):
 
 def plot_learning_curves(history, path):
     """Writes the learning curves of a `fit()` history as a PNG."""
-    import matplotlib.pyplot as plt
-
     figure = learning_curve_figure(history)
     figure.savefig(path, dpi=100)
+    import matplotlib.pyplot as plt
+
     plt.close(figure)
 
 
