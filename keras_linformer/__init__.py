@@ -2,6 +2,7 @@
 
 from keras_linformer import layers
 from keras_linformer.layers import AttentionPooling1D
+from keras_linformer.layers import CausalLinformerAttention
 from keras_linformer.layers import LinformerAttention
 from keras_linformer.layers import LinformerDecoderBlock
 from keras_linformer.layers import LinformerEncoderBlock
