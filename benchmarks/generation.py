@@ -11,7 +11,12 @@ The script measures, on one backend:
   512, 2048 and 8192 tokens: a compiled loop of greedy decode steps that
   starts at that position (the throughput of a step does not depend on the
   values in the state, so the states are zeros);
-- training step time at sequence lengths 2048 and 8192 (batch 1).
+- training step time at sequence lengths 2048 and 8192 (batch 1);
+- with `--prefill`, time to first token after a prompt of each context
+  length (batch 1): both models read the prompt in one parallel pass
+  (`LinformerCausalLM.prefill`, GPT-2's `call_with_cache` from index 0), and
+  the Linformer also step by step through its decoding state (a compiled
+  loop of `context` decode steps), as it did before it had prefill.
 
 Each measurement runs in fresh processes (`harness.py`): one per model trains
 and evaluates it; `--processes` processes time each decoding context and
@@ -78,6 +83,11 @@ def parse_args(argv=None):
     )
     parser.add_argument(
         "--out", default=os.path.join(HERE, "results"), help="output folder"
+    )
+    parser.add_argument(
+        "--prefill",
+        action="store_true",
+        help="also time the first token after a prompt of each context",
     )
     harness.add_arguments(parser, processes=3, repeats=5, point_seconds=20.0)
     args = parser.parse_args(argv)
@@ -176,8 +186,8 @@ def perplexity(name, args):
     }
 
 
-def decode_cache(model, batch_size, context):
-    """A zero decoding state covering `context + DECODE_STEPS` positions."""
+def decode_cache(model, batch_size, length):
+    """A zero decoding state covering `length` positions."""
     from keras import ops
 
     if hasattr(model, "initial_cache"):
@@ -187,7 +197,7 @@ def decode_cache(model, batch_size, context):
         batch_size,
         backbone.num_layers,
         2,
-        context + DECODE_STEPS,
+        length,
         backbone.num_heads,
         backbone.hidden_dim // backbone.num_heads,
     )
@@ -199,7 +209,7 @@ def decoding(model, context, compile_mode):
     a function of no arguments, and the bytes of the decoding state."""
     from keras import ops
 
-    cache = decode_cache(model, 1, context)
+    cache = decode_cache(model, 1, context + DECODE_STEPS)
 
     def decode(token, cache):
         def body(step, state):
@@ -216,6 +226,39 @@ def decoding(model, context, compile_mode):
     token = ops.ones((1, 1), dtype="int32")
     state_bytes = int(np.prod(cache.shape)) * np.dtype("float32").itemsize
     return lambda: ops.convert_to_numpy(decode(token, cache)[0]), state_bytes
+
+
+def first_token(model, context, compile_mode, prefill):
+    """The first new token after a `context`-token prompt, as a function of
+    no arguments: the prompt read in one parallel pass (`prefill`), or the
+    Linformer's prompt fed one token at a time through its decoding state."""
+    from keras import ops
+
+    def parallel(token_ids):
+        if hasattr(model, "prefill"):
+            logits, _ = model.prefill(token_ids)
+        else:
+            cache = decode_cache(model, 1, context)
+            logits, _, _ = model.call_with_cache(token_ids, cache, 0)
+        return ops.argmax(logits[:, -1], axis=-1)
+
+    def step_by_step(token_ids):
+        def body(index, state):
+            _, cache = state
+            token = ops.slice(token_ids, [0, index], [1, 1])
+            logits, _, cache = model.call_with_cache(token, cache, index)
+            return logits[:, 0], cache
+
+        logits = ops.zeros((1, model.backbone.vocabulary_size))
+        state = (logits, decode_cache(model, 1, context))
+        logits, _ = ops.fori_loop(0, context, body, state)
+        return ops.argmax(logits, axis=-1)
+
+    run = harness.compiled(parallel if prefill else step_by_step, compile_mode)
+    token_ids = np.random.default_rng(0).integers(
+        1, 100, size=(1, context)
+    ).astype("int32")
+    return lambda: ops.convert_to_numpy(run(token_ids))
 
 
 def training_step(model, length, compile_mode):
@@ -238,10 +281,15 @@ def measure_point(point):
     model = build_model(args.model, args.learned_vocabulary_size, args)
     if point["kind"] == "decode":
         run, state_bytes = decoding(model, args.context, args.compile)
+        return dict(
+            harness.time_calls(run, args.repeats, args.point_seconds),
+            state_bytes=state_bytes,
+        )
+    if point["kind"] == "first_token":
+        run = first_token(model, args.context, args.compile, args.prefill)
     else:
-        run, state_bytes = training_step(model, args.length, args.compile), None
-    result = harness.time_calls(run, args.repeats, args.point_seconds)
-    return dict(result, state_bytes=state_bytes)
+        run = training_step(model, args.length, args.compile)
+    return harness.time_calls(run, args.repeats, args.point_seconds)
 
 
 def markdown_table(results):
@@ -251,6 +299,9 @@ def markdown_table(results):
     rows = []
 
     def row(label, values, fmt):
+        if values[1] is None:  # Not measured for the Transformer.
+            rows.append([label, fmt.format(values[0]), "", ""])
+            return
         ratio = values[0] / values[1]
         rows.append([label, *(fmt.format(v) for v in values), f"{ratio:.2f}"])
 
@@ -280,6 +331,17 @@ def markdown_table(results):
             [results["train_step_s"][n][str(length)] for n in names],
             "{:.2f}",
         )
+    first_token_s = results.get("first_token_s", {})
+    for mode in ("prefill", "step by step"):
+        for context in contexts if first_token_s else ():
+            row(
+                f"time to first token s @ {context} ({mode})",
+                [
+                    first_token_s[n].get(mode, {}).get(str(context))
+                    for n in names
+                ],
+                "{:.3f}",
+            )
     headers = ["", *names, "ratio (Linformer / Transformer)"]
     return harness.markdown_table(headers, rows)
 
@@ -380,6 +442,30 @@ def sweep(args):
                 f"{result['state_bytes'] / 2**20:.2f} MiB",
                 flush=True,
             )
+        if args.prefill:
+            results.setdefault("first_token_s", {})[name] = {}
+        # The Transformer has no step-by-step prompt reading to compare.
+        modes = ((True, "prefill"), (False, "step by step"))
+        for prefill, mode in modes if args.prefill else ():
+            if name == TRANSFORMER and not prefill:
+                continue
+            seconds = results["first_token_s"][name][mode] = {}
+            for context in args.contexts:
+                result = measure(
+                    {
+                        "kind": "first_token",
+                        "model": name,
+                        "context": context,
+                        "prefill": prefill,
+                    },
+                    f"{name} first token @ {context} ({mode})",
+                )
+                seconds[str(context)] = result["seconds"]
+                print(
+                    f"{name}: first token @ {context} ({mode}): "
+                    f"{result['seconds']:.3f} s",
+                    flush=True,
+                )
         results["train_step_s"][name] = {}
         for length in args.train_lengths:
             result = measure(

@@ -4,8 +4,11 @@ Every export has `serving_default`. For our backbones and tasks it maps
 `token_ids` and `padding_mask` (int32, `(batch, length)`, both dynamic,
 length at most the model's `max_sequence_length`) to named outputs; any
 other functional model keeps its own input names, dtypes and shapes (batch
-dynamic). A causal LM adds `decode_step` (one token and the fixed-size
-decoding state in, next-token logits and the new state out), and a text
+dynamic). A causal LM adds `prefill` (prompts and their padding mask in,
+each row's next-token logits and decoding state after its prompt out, in one
+parallel pass; batch and prompt length dynamic) and `decode_step` (one token
+and the fixed-size decoding state in, next-token logits and the new state
+out; its scalar `index` continues rows of equal prompt length), and a text
 classifier with a preprocessor can add `classify_text` (a batch of strings
 in), which needs TensorFlow Text ops wherever it is loaded.
 
@@ -79,6 +82,16 @@ def serving_endpoints(model, include_text=False, class_names=None):
         cache_dtype = model.compute_dtype
         endpoints.append(
             Endpoint(
+                "prefill",
+                _prefill_function(model),
+                [
+                    tf.TensorSpec((None, None), tf.int32, name="token_ids"),
+                    tf.TensorSpec((None, None), tf.int32, name="padding_mask"),
+                ],
+            )
+        )
+        endpoints.append(
+            Endpoint(
                 "decode_step",
                 _decode_function(model),
                 [
@@ -138,6 +151,20 @@ def _text_function(classifier, class_names):
         )
 
     return classify_text
+
+
+def _prefill_function(causal_lm):
+    def prefill(token_ids, padding_mask):
+        logits, cache = causal_lm.prefill(token_ids, padding_mask)
+        # The logits after each row's last prompt token, as decode_step
+        # gives them, so the app's decoding loop starts from there.
+        last = ops.sum(padding_mask, axis=1) - 1
+        logits = ops.take_along_axis(
+            logits, ops.reshape(last, (-1, 1, 1)), axis=1
+        )
+        return {"logits": ops.squeeze(logits, axis=1), "cache": cache}
+
+    return prefill
 
 
 def _decode_function(causal_lm):

@@ -22,7 +22,10 @@ linear along the sequence, they commute with the key/value dense layers, so
 the summaries are kept in head space (the keys are needed there anyway for
 the exact part). Decoding carries, per layer, the k summaries and the C raw
 keys/values of the current chunk for keys and for values: a state of
-`(batch, 2, k + C, heads, head_dim)` whatever the generated length.
+`(batch, 2, k + C, heads, head_dim)` whatever the generated length. The
+whole-sequence pass computes every chunk's prefix sums and raw keys/values
+anyway, so it can also hand out the state after any prefix (prefill): a
+prompt is read in one parallel pass, then decoding continues step by step.
 """
 
 import math
@@ -43,8 +46,10 @@ def causal_attention(
     padding_mask=None,
     dropout_layer=None,
     training=None,
+    state_lengths=None,
 ):
-    """Chunked causal attention over a whole sequence (training, scoring).
+    """Chunked causal attention over a whole sequence (training, scoring,
+    prefill).
 
     Args:
         query, key, value: `(batch, L, heads, d)` tensors in head space, the
@@ -55,11 +60,16 @@ def causal_attention(
         padding_mask: optional boolean `(batch, L)`; padded keys are left out.
         dropout_layer: optional dropout applied to the attention weights.
         training: whether dropout is active.
+        state_lengths: optional int `(batch,)`, each row's prompt length
+            (`0 <= length <= L`, all of its first positions real).
 
     Returns:
-        `(output, weights)`: output `(batch, L, heads, d_v)`; weights
+        `(output, weights, state)`: output `(batch, L, heads, d_v)`; weights
         `(batch, heads, L, k + C)` over the k summary slots then the C
-        positions of the query's own chunk.
+        positions of the query's own chunk; state None, or with
+        `state_lengths` the `(batch, 2, k + C, heads, d)` decoding state
+        after each row's first `state_lengths` positions, the state that
+        `causal_decode_step` over those positions leaves.
     """
     batch_size, length = ops.shape(query)[0], ops.shape(query)[1]
     num_heads, key_dim = ops.shape(query)[2], ops.shape(query)[3]
@@ -99,11 +109,15 @@ def causal_attention(
             ),
         )
     )
-    key_summary = _prefix_summaries(
-        key_chunks, key_projection, positions, chunk_size, counts
+    key_sums = _prefix_sums(key_chunks, key_projection, positions, chunk_size)
+    value_sums = _prefix_sums(
+        value_chunks, value_projection, positions, chunk_size
     )
-    value_summary = _prefix_summaries(
-        value_chunks, value_projection, positions, chunk_size, counts
+    key_summary = key_sums * _expand(
+        key_projection.summary_scale(counts), (-1, -1)
+    )
+    value_summary = value_sums * _expand(
+        value_projection.summary_scale(counts), (-1, -1)
     )
 
     scale = ops.cast(1.0 / math.sqrt(key_dim), dtype)
@@ -146,7 +160,15 @@ def causal_attention(
         ops.transpose(weights, (0, 2, 1, 3, 4)),
         (batch_size, num_heads, padded_length, projected_length + chunk_size),
     )[:, :, :length]
-    return output, weights
+    state = None
+    if state_lengths is not None:
+        state = _state_after(
+            state_lengths,
+            chunk_size,
+            (key_chunks, key_sums),
+            (value_chunks, value_sums),
+        )
+    return output, weights, state
 
 
 def causal_decode_step(
@@ -167,8 +189,9 @@ def causal_decode_step(
         cache: `(batch, 2, k + C, heads, d)` state holding every position
             before `index`: `cache[:, 0]` keys, `cache[:, 1]` values; the
             first k slots are the (unnormalized) prefix summaries, the last C
-            the raw keys/values of the current chunk.
-        index: int scalar tensor, the position of the token.
+            a ring of raw keys/values, position p in slot p mod C.
+        index: int tensor, the position of the token: a scalar for every
+            row, or `(batch,)`, one position per row.
         key_projection, value_projection, chunk_size: as in
             `causal_attention`.
 
@@ -178,24 +201,32 @@ def causal_decode_step(
     """
     dtype = query.dtype
     projected_length = key_projection.projected_length
-    index = ops.cast(index, "int32")
+    index = ops.broadcast_to(
+        ops.cast(index, "int32"), (ops.shape(query)[0],)
+    )
     offset = ops.mod(index, chunk_size)
     start = index - offset
     # Entering a new chunk folds the finished one into the summaries.
-    fold = ops.logical_and(ops.equal(offset, 0), ops.greater(index, 0))
-    previous_start = ops.maximum(start - chunk_size, 0)
+    fold = _expand(
+        ops.logical_and(ops.equal(offset, 0), ops.greater(index, 0)),
+        (-1, -1, -1),
+    )
+    finished_positions = ops.expand_dims(
+        ops.maximum(start - chunk_size, 0), 1
+    ) + ops.arange(chunk_size)
+    token_slot = _expand(
+        ops.equal(ops.arange(chunk_size), ops.expand_dims(offset, 1)),
+        (-1, -1),
+    )
 
     def update(state, projection, new):
         summary = state[:, :projected_length]
         chunk = state[:, projected_length:]
-        matrix = projection.slot_weights(
-            previous_start + ops.arange(chunk_size), dtype
+        contribution = _weigh_row_positions(
+            chunk, projection.slot_weights(finished_positions, dtype)
         )
-        contribution = _weigh_positions(chunk, matrix)
         summary = ops.where(fold, summary + contribution, summary)
-        chunk = ops.slice_update(
-            chunk, [0, offset, 0, 0], ops.cast(new, chunk.dtype)
-        )
+        chunk = ops.where(token_slot, ops.cast(new, chunk.dtype), chunk)
         return summary, chunk
 
     key_summary, key_chunk = update(cache[:, 0], key_projection, key)
@@ -208,7 +239,7 @@ def causal_decode_step(
         axis=1,
     )
 
-    counts = key_projection.prefix_slot_counts(start, dtype)  # (k,)
+    counts = key_projection.prefix_slot_counts(start, dtype)  # (batch, k)
     norm = _expand(key_projection.summary_scale(counts), (-1, -1))
     keys = ops.concatenate([key_summary * norm, key_chunk], axis=1)
     values = ops.concatenate([value_summary * norm, value_chunk], axis=1)
@@ -216,20 +247,59 @@ def causal_decode_step(
         1.0 / math.sqrt(ops.shape(query)[3]), dtype
     )
     allowed = ops.concatenate(
-        [counts > 0, ops.arange(chunk_size) <= offset], axis=0
+        [
+            counts > 0,
+            ops.arange(chunk_size) <= ops.expand_dims(offset, 1),
+        ],
+        axis=1,
     )
-    weights = _masked_softmax(logits, allowed)
+    weights = _masked_softmax(logits, _expand(allowed, (1, 1)))
     output = ops.einsum("bhqs,bshd->bqhd", weights, values)
     return output, new_cache
 
 
-def _prefix_summaries(chunks, projection, positions, chunk_size, counts):
-    """`(batch, chunks, k, heads, d)` summaries of the positions before each
-    chunk, scaled as the projection defines."""
+def _state_after(lengths, chunk_size, *sequences):
+    """The decoding state after each row's first `lengths` positions, read
+    from a whole-sequence pass.
+
+    `sequences` holds `(chunks, sums)` for keys and for values: the
+    `(batch, chunks, C, heads, d)` raw keys/values and the `(batch, chunks,
+    k, heads, d)` unnormalized sums of the positions before each chunk. The
+    state holds the sums before the chunk of the last position and the ring
+    that `causal_decode_step` writes, whose slots after the last position's
+    still hold the chunk before (zeros before position 0).
+    """
+    last = ops.cast(lengths, "int32") - 1
+    # An empty row's chunk is -1: it selects nothing, the initial zeros.
+    chunk = ops.floor_divide(last, chunk_size)
+    offset = last - chunk * chunk_size
+    num_chunks = ops.shape(sequences[0][0])[1]
+    dtype = sequences[0][0].dtype
+    # One-hot sums select exactly, and LiteRT runs them with builtins.
+    current = ops.one_hot(chunk, num_chunks, dtype=dtype)
+    previous = ops.one_hot(chunk - 1, num_chunks, dtype=dtype)
+    in_current = _expand(
+        ops.arange(chunk_size) <= ops.expand_dims(offset, 1), (-1, -1)
+    )
+
+    def read(chunks, sums):
+        summary = ops.einsum("bn,bnkhd->bkhd", current, sums)
+        ring = ops.where(
+            in_current,
+            ops.einsum("bn,bnchd->bchd", current, chunks),
+            ops.einsum("bn,bnchd->bchd", previous, chunks),
+        )
+        return ops.concatenate([summary, ring], axis=1)
+
+    return ops.stack([read(*sequence) for sequence in sequences], axis=1)
+
+
+def _prefix_sums(chunks, projection, positions, chunk_size):
+    """`(batch, chunks, k, heads, d)` unnormalized sums of the positions
+    before each chunk."""
     matrix = projection.slot_weights(positions, chunks.dtype)
     contributions = _weigh_positions(chunks, _chunked(matrix, chunk_size))
-    scale = _expand(projection.summary_scale(counts), (-1, -1))
-    return _exclusive_chunk_cumsum(contributions) * scale
+    return _exclusive_chunk_cumsum(contributions)
 
 
 def _weigh_positions(values, matrix):
@@ -242,6 +312,14 @@ def _weigh_positions(values, matrix):
     return ops.einsum(
         f"{batch}chd,{heads}{chunks}ck->{batch}khd", values, matrix
     )
+
+
+def _weigh_row_positions(values, matrix):
+    """Sums the C positions of `(batch, C, heads, d)` values into k slots
+    with each row's matrix, taken at `(batch, C)` positions: `(batch, C, k)`,
+    or `(heads, batch, C, k)` per head."""
+    heads = "h" if len(matrix.shape) == 4 else ""
+    return ops.einsum(f"bchd,{heads}bck->bkhd", values, matrix)
 
 
 def _exclusive_chunk_cumsum(contributions):

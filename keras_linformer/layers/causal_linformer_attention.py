@@ -1,6 +1,7 @@
 """Causal Linformer self-attention, with a fixed-size decoding cache."""
 
 import keras
+from keras import ops
 
 from keras_linformer.layers._causal_attention import causal_attention
 from keras_linformer.layers._causal_attention import causal_decode_step
@@ -56,7 +57,13 @@ class CausalLinformerAttention(LinformerAttention):
             state (zeros before the first token, see `cache_shape`). With a
             cache, `query` and `value` hold the one token at position
             `cache_update_index`, and the call returns `(output, cache)`.
-        cache_update_index: int or int tensor, the position of that token.
+        cache_update_index: int or int tensor, the position of that token:
+            a scalar for every row, or `(batch,)`, one position per row.
+        return_cache: bool. If True (a whole sequence, no `cache`), also
+            return the decoding state after each row's real positions, the
+            state that decoding them one by one leaves (prefill). The padding
+            mask must be right padding: each row's real positions first.
+            Returns `(output, cache)`. Defaults to `False`.
 
     Example:
 
@@ -69,6 +76,11 @@ class CausalLinformerAttention(LinformerAttention):
     cache = np.zeros(attention.cache_shape(2), "float32")
     output, cache = attention(
         x[:, :1], x[:, :1], cache=cache, cache_update_index=0
+    )
+    # The same state after the first 100 positions, in one parallel pass.
+    outputs, cache = attention(x[:, :100], x[:, :100], return_cache=True)
+    output, cache = attention(
+        x[:, 100:101], x[:, 100:101], cache=cache, cache_update_index=100
     )
     ```
 
@@ -112,11 +124,22 @@ class CausalLinformerAttention(LinformerAttention):
         use_causal_mask=True,
         cache=None,
         cache_update_index=None,
+        return_cache=False,
     ):
         if cache is not None:
             return self._decode_step(
                 query, value, key, use_causal_mask, cache, cache_update_index
             )
+        if return_cache:
+            self._check_cache_layout()
+            if return_attention_scores or not use_causal_mask:
+                raise ValueError(
+                    "`return_cache=True` returns the causal decoding state "
+                    "with the output only: it needs use_causal_mask=True and "
+                    "return_attention_scores=False. Received: "
+                    f"use_causal_mask={use_causal_mask}, "
+                    f"return_attention_scores={return_attention_scores}"
+                )
         if not use_causal_mask:
             return super().call(
                 query,
@@ -145,7 +168,14 @@ class CausalLinformerAttention(LinformerAttention):
             if attention_mask is None
             else key_mask_from_attention_mask(attention_mask),
         )
-        output, scores = causal_attention(
+        state_lengths = None
+        if return_cache:
+            state_lengths = (
+                ops.full((ops.shape(query)[0],), ops.shape(query)[1], "int32")
+                if padding_mask is None
+                else ops.sum(ops.cast(padding_mask, "int32"), axis=1)
+            )
+        output, scores, cache = causal_attention(
             self._query_dense(query),
             self._key_dense(key),
             self._value_dense(value),
@@ -155,8 +185,11 @@ class CausalLinformerAttention(LinformerAttention):
             padding_mask=padding_mask,
             dropout_layer=self._dropout_layer,
             training=training,
+            state_lengths=state_lengths,
         )
         output = self._output_dense(output)
+        if return_cache:
+            return output, cache
         return (output, scores) if return_attention_scores else output
 
     def _decode_step(
@@ -176,12 +209,7 @@ class CausalLinformerAttention(LinformerAttention):
                 f"Received: query_shape={tuple(query.shape)}, "
                 f"cache_update_index={cache_update_index}"
             )
-        if self.value_dim != self.key_dim:
-            raise ValueError(
-                "The decoding cache stacks keys and values, so it needs "
-                f"value_dim == key_dim. Received: key_dim={self.key_dim}, "
-                f"value_dim={self.value_dim}"
-            )
+        self._check_cache_layout()
         key = value if key is None else key
         output, cache = causal_decode_step(
             self._query_dense(query),
@@ -195,6 +223,14 @@ class CausalLinformerAttention(LinformerAttention):
         )
         return self._output_dense(output), cache
 
+    def _check_cache_layout(self):
+        if self.value_dim != self.key_dim:
+            raise ValueError(
+                "The decoding cache stacks keys and values, so it needs "
+                f"value_dim == key_dim. Received: key_dim={self.key_dim}, "
+                f"value_dim={self.value_dim}"
+            )
+
     def compute_output_spec(
         self,
         query,
@@ -203,12 +239,17 @@ class CausalLinformerAttention(LinformerAttention):
         return_attention_scores=False,
         use_causal_mask=True,
         cache=None,
+        return_cache=False,
         **kwargs,
     ):
         output = super().compute_output_spec(query, value, key)
         if cache is not None:
             return output, keras.KerasTensor(
                 cache.shape, dtype=self.compute_dtype
+            )
+        if return_cache:
+            return output, keras.KerasTensor(
+                self.cache_shape(query.shape[0]), dtype=self.compute_dtype
             )
         if not return_attention_scores:
             return output

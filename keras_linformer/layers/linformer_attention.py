@@ -112,6 +112,9 @@ class LinformerAttention(keras.layers.Layer):
             weights over the k slots, shape `(batch, num_heads, T, k)`.
         use_causal_mask: bool. Must be False (the default): `True` raises a
             `ValueError` that points to `CausalLinformerAttention`.
+        key_value_cache: optional `(key, value, slot_mask)` tuple from
+            `compressed_key_value`: the compressed keys and values to attend
+            to, then `value`, `key` and their masks are not used again.
 
     Example:
 
@@ -334,6 +337,7 @@ class LinformerAttention(keras.layers.Layer):
         training=None,
         return_attention_scores=False,
         use_causal_mask=False,
+        key_value_cache=None,
     ):
         if use_causal_mask:
             raise ValueError(
@@ -342,27 +346,12 @@ class LinformerAttention(keras.layers.Layer):
                 "`keras_linformer.layers.CausalLinformerAttention` for causal "
                 "self-attention. Received: use_causal_mask=True"
             )
-        self_attention = key is None or key is value
-        key = value if key is None else key
-        check_length(ops.shape(value)[1], self.sequence_length, "value")
-        padding_mask = combine_masks(
-            value_mask,
-            None if self_attention else key_mask,
-            None
-            if attention_mask is None
-            else key_mask_from_attention_mask(attention_mask),
-        )
+        if key_value_cache is None:
+            key_value_cache = self.compressed_key_value(
+                value, key, value_mask, key_mask, attention_mask
+            )
+        key, value, slot_mask = key_value_cache
         query = self._query_dense(query)
-        key, value, slot_mask = compressed_heads(
-            key,
-            value,
-            self._key_projection,
-            self._value_projection,
-            self._key_dense,
-            self._value_dense,
-            padding_mask,
-            self_attention,
-        )
         output, scores = self._compute_attention(
             query,
             key,
@@ -373,6 +362,52 @@ class LinformerAttention(keras.layers.Layer):
         )
         output = self._output_dense(output)
         return (output, scores) if return_attention_scores else output
+
+    def compressed_key_value(
+        self,
+        value,
+        key=None,
+        value_mask=None,
+        key_mask=None,
+        attention_mask=None,
+    ):
+        """The compressed key and value heads that queries attend to.
+
+        Computing them once and passing them as `key_value_cache` saves the
+        n -> k projection and the key/value dense layers at every decoding
+        step of cross-attention to a fixed encoder sequence.
+
+        Args:
+            value, key, value_mask, key_mask, attention_mask: as in `call`.
+
+        Returns:
+            A tuple `(key, value, slot_mask)`: `(batch, k, num_heads,
+            key_dim)` keys, `(batch, k, num_heads, value_dim)` values and
+            the boolean `(batch, k)` (per head `(batch, num_heads, k)`) mask
+            of the slots that hold a real position, or None where every slot
+            does.
+        """
+        self_attention = key is None or key is value
+        key = value if key is None else key
+        check_length(ops.shape(value)[1], self.sequence_length, "value")
+        padding_mask = combine_masks(
+            value_mask,
+            None if self_attention else key_mask,
+            None
+            if attention_mask is None
+            else key_mask_from_attention_mask(attention_mask),
+        )
+        key, value, slot_mask = compressed_heads(
+            key,
+            value,
+            self._key_projection,
+            self._value_projection,
+            self._key_dense,
+            self._value_dense,
+            padding_mask,
+            self_attention,
+        )
+        return key, value, slot_mask
 
     def _compute_attention(
         self,

@@ -26,8 +26,9 @@ class LinformerDecoderBlock(LinformerBlockBase):
 
     Called with an `encoder_sequence` when first built, the block also has
     cross-attention to it, through the ordinary (non-causal) Linformer
-    projection of the encoder sequence. It is recomputed at every decoding
-    step (the encoder is compressed to k slots, so that is cheap).
+    projection of the encoder sequence. When decoding, compute its
+    compressed keys and values once (`compute_cross_attention_cache`) and pass
+    them as `cross_attention_cache` at every step.
 
     Args:
         chunk_size: int. The chunk length C of causal self-attention.
@@ -58,7 +59,16 @@ class LinformerDecoderBlock(LinformerBlockBase):
             token at `self_attention_cache_update_index` and the call returns
             `(outputs, self_attention_cache)`.
         self_attention_cache_update_index: int or int tensor, that token's
-            position.
+            position: a scalar, or `(batch,)` for one position per row.
+        return_self_attention_cache: bool. If True (a whole sequence, no
+            `self_attention_cache`), also return the decoding state after
+            each row's real positions (right padding): `(outputs,
+            self_attention_cache)`, the prefill of a prompt. Defaults to
+            `False`.
+        cross_attention_cache: optional tuple from
+            `compute_cross_attention_cache`: the compressed encoder keys and
+            values to attend to instead of projecting `encoder_sequence`
+            (and its masks) again.
         use_causal_mask: bool. Whether self-attention is causal. Defaults to
             `True`.
         training: Python boolean, whether dropout is active.
@@ -139,6 +149,38 @@ class LinformerDecoderBlock(LinformerBlockBase):
         """The fixed shape of this block's `self_attention_cache`."""
         return self._self_attention_layer.cache_shape(batch_size)
 
+    def compute_cross_attention_cache(
+        self,
+        encoder_sequence,
+        encoder_padding_mask=None,
+        encoder_attention_mask=None,
+    ):
+        """The compressed encoder keys and values of cross-attention, to
+        pass as `cross_attention_cache` at every decoding step.
+
+        Args:
+            encoder_sequence, encoder_padding_mask, encoder_attention_mask:
+                as in `call`.
+
+        Returns:
+            The `(key, value, slot_mask)` tuple of
+            `LinformerAttention.compressed_key_value`.
+        """
+        if self._cross_attention_layer is None:
+            raise ValueError(
+                "LinformerDecoderBlock was built without cross-attention, so "
+                "it has no cross-attention cache. Build it with an "
+                "`encoder_sequence`: `block(decoder_sequence, "
+                "encoder_sequence)`."
+            )
+        if encoder_padding_mask is None:
+            encoder_padding_mask = keras_mask(encoder_sequence)
+        return self._cross_attention_layer.compressed_key_value(
+            encoder_sequence,
+            value_mask=encoder_padding_mask,
+            attention_mask=encoder_attention_mask,
+        )
+
     def call(
         self,
         decoder_sequence,
@@ -149,6 +191,8 @@ class LinformerDecoderBlock(LinformerBlockBase):
         encoder_attention_mask=None,
         self_attention_cache=None,
         self_attention_cache_update_index=None,
+        return_self_attention_cache=False,
+        cross_attention_cache=None,
         use_causal_mask=True,
         training=None,
     ):
@@ -176,6 +220,7 @@ class LinformerDecoderBlock(LinformerBlockBase):
             use_causal_mask=use_causal_mask,
             cache=self_attention_cache,
             cache_update_index=self_attention_cache_update_index,
+            return_cache=return_self_attention_cache,
         )
         if has_cross_attention:
             if encoder_padding_mask is None:
@@ -189,6 +234,7 @@ class LinformerDecoderBlock(LinformerBlockBase):
                 value=encoder_sequence,
                 value_mask=encoder_padding_mask,
                 attention_mask=encoder_attention_mask,
+                key_value_cache=cross_attention_cache,
             )
         x = self._feedforward(x, training)
         if self_attention_cache is not None:

@@ -186,9 +186,9 @@ class SequenceProjection(keras.layers.Layer):
     def slot_weights(self, positions, dtype):
         """The position-to-slot matrix M at `positions`, zero past n.
 
-        `(len(positions), k)`, or `(num_heads, len(positions), k)` per head:
-        the learned E for `"linear"`, the window indicator for
-        `"mean_pool"`.
+        `positions` is an int tensor of any shape P; the result is `P + (k,)`,
+        or `(num_heads,) + P + (k,)` per head: rows of the learned E for
+        `"linear"`, the window indicator for `"mean_pool"`.
         """
         if self.kind == "mean_pool":
             return self.slot_membership(positions, dtype)
@@ -203,32 +203,37 @@ class SequenceProjection(keras.layers.Layer):
         )
 
     def slot_membership(self, positions, dtype):
-        """`(len(positions), k)`: 1 where a position counts towards a slot.
+        """`P + (k,)` for positions of shape P: 1 where a position counts
+        towards a slot.
 
         A pooling slot holds the positions of its window; a linear slot
         mixes every position.
         """
         if self.kind != "mean_pool":
             return ops.ones(
-                (ops.shape(positions)[0], self.projected_length), dtype=dtype
+                tuple(ops.shape(positions)) + (self.projected_length,),
+                dtype=dtype,
             )
         return ops.cast(
             ops.equal(
-                ops.expand_dims(positions // self.window, 1),
-                ops.expand_dims(ops.arange(self.projected_length), 0),
+                ops.expand_dims(positions // self.window, -1),
+                ops.arange(self.projected_length),
             ),
             dtype,
         )
 
     def prefix_slot_counts(self, prefix_length, dtype):
-        """`(k,)`: how many of the positions `< prefix_length` each slot
+        """`P + (k,)` for prefix lengths of shape P (a scalar or one per
+        row): how many of the positions `< prefix_length` each slot
         holds."""
-        prefix_length = ops.cast(prefix_length, "int32")
+        prefix_length = ops.expand_dims(ops.cast(prefix_length, "int32"), -1)
         if self.kind == "mean_pool":
             first = ops.arange(self.projected_length) * self.window
             counts = ops.clip(prefix_length - first, 0, self.window)
         else:
-            counts = ops.full((self.projected_length,), prefix_length)
+            counts = prefix_length + ops.zeros(
+                (self.projected_length,), "int32"
+            )
         return ops.cast(counts, dtype)
 
     def summary_scale(self, counts):

@@ -118,6 +118,74 @@ def test_decoding_matches_parallel_pass(projection, sharing):
     assert tuple(cache.shape) == CACHE_SHAPE
 
 
+# Prompt lengths around the chunk boundaries and across several chunks.
+PROMPT_LENGTHS = np.array([1, C - 1, C, C + 1, 3 * C + 2])
+
+
+def decode_rows(layer, x, lengths):
+    """Each row's decoding state after its first `lengths` positions, fed
+    one position at a time."""
+    cache = np.zeros(layer.cache_shape(len(x)), "float32")
+    states = np.zeros_like(cache)
+    for index in range(max(lengths)):
+        token = x[:, index : index + 1]
+        _, cache = layer(token, token, cache=cache, cache_update_index=index)
+        cache = to_numpy(cache)
+        done = _expand_rows(lengths == index + 1, cache)
+        states = np.where(done, cache, states)
+    return states
+
+
+def _expand_rows(rows, like):
+    return rows.reshape((-1,) + (1,) * (like.ndim - 1))
+
+
+@pytest.mark.parametrize("projection, sharing", PROJECTIONS_AND_SHARING)
+def test_prefill_state_equals_step_by_step_decoding(projection, sharing):
+    layer = causal_layer(projection, sharing)
+    x = np.random.default_rng(4).normal(size=(5, LENGTH, DIM))
+    x = x.astype("float32")
+    # Right padding: each row's prompt first, garbage after it.
+    mask = np.arange(LENGTH) < PROMPT_LENGTHS[:, None]
+    garbage = np.where(mask[..., None], x, 50.0).astype("float32")
+    outputs, state = layer(
+        garbage, garbage, value_mask=mask, return_cache=True
+    )
+    state = to_numpy(state)
+    assert state.shape == layer.cache_shape(5)
+    np.testing.assert_allclose(
+        state, decode_rows(layer, x, PROMPT_LENGTHS), atol=1e-4
+    )
+    full = to_numpy(layer(x, x))
+    np.testing.assert_allclose(
+        np.where(mask[..., None], to_numpy(outputs), 0.0),
+        np.where(mask[..., None], full, 0.0),
+        atol=1e-5,
+    )
+    # Decoding goes on from each row's own length (a per-row index).
+    rows = np.arange(5)
+    for step in range(2):
+        index = PROMPT_LENGTHS + step
+        token = x[rows, index][:, None]
+        output, state = layer(
+            token, token, cache=state, cache_update_index=index
+        )
+        np.testing.assert_allclose(
+            to_numpy(output)[:, 0], full[rows, index], atol=1e-4
+        )
+
+
+def test_prefill_without_padding_mask_reads_every_position():
+    layer = causal_layer()
+    x = random_inputs(seed=6)
+    _, state = layer(x, x, return_cache=True)
+    np.testing.assert_allclose(
+        to_numpy(state),
+        decode_rows(layer, x, np.full(BATCH, LENGTH)),
+        atol=1e-4,
+    )
+
+
 def test_cache_shape_does_not_grow():
     layer = causal_layer()
     _, short_cache = decode(layer, random_inputs(length=3))
@@ -222,6 +290,10 @@ def test_bad_cached_calls_are_rejected():
         )
     with pytest.raises(ValueError, match="same positions"):
         layer(random_inputs(length=4), random_inputs(length=6))
+    with pytest.raises(ValueError, match="return_cache=True"):
+        layer(x, x, return_cache=True, return_attention_scores=True)
+    with pytest.raises(ValueError, match="return_cache=True"):
+        layer(x, x, return_cache=True, use_causal_mask=False)
 
 
 def test_config_keeps_causal_arguments():
