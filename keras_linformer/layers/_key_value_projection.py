@@ -94,15 +94,38 @@ def key_value_projections(
     return key_projection, make("value_projection")
 
 
-def build_projection(projection, inputs_shape, num_heads, head_dim):
-    """Builds a projection for what it compresses: the inputs, or for a
-    per-head one each head's features after the dense projection."""
-    check_length(inputs_shape[1], projection.sequence_length, "value")
-    if projection.built:
-        return
-    if projection.per_head:
-        inputs_shape = tuple(inputs_shape[:2]) + (num_heads, head_dim)
-    projection.build(tuple(inputs_shape))
+def build_projections(
+    key_projection, value_projection, key_shape, value_shape, head_sizes
+):
+    """Builds the projections for what they compress: the inputs, or for a
+    per-head one each head's features after the dense projection.
+
+    `head_sizes` is `(num_heads, key_dim, value_dim)`.
+    """
+    check_length(value_shape[1], key_projection.sequence_length, "value")
+    num_heads, key_dim, value_dim = head_sizes
+    key_shape, value_shape = (
+        tuple(shape[:2]) + (num_heads, head_dim)
+        if projection.per_head
+        else tuple(shape)
+        for projection, shape, head_dim in (
+            (key_projection, key_shape, key_dim),
+            (value_projection, value_shape, value_dim),
+        )
+    )
+    if key_projection is value_projection and key_shape[2:] != value_shape[2:]:
+        raise ValueError(
+            "Keys and values share one projection (parameter_sharing="
+            "'key_value', or one `SequenceProjection` layer), so they need "
+            f"the same size. Received: key_shape={key_shape}, "
+            f"value_shape={value_shape}"
+        )
+    for projection, shape in (
+        (key_projection, key_shape),
+        (value_projection, value_shape),
+    ):
+        if not projection.built:
+            projection.build(shape)
 
 
 def compressed_heads(

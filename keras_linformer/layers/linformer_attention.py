@@ -11,7 +11,7 @@ from keras_linformer.layers._attention_step import attend
 from keras_linformer.layers._masking import combine_masks
 from keras_linformer.layers._masking import key_mask_from_attention_mask
 from keras_linformer.layers._masking import slot_bias
-from keras_linformer.layers._key_value_projection import build_projection
+from keras_linformer.layers._key_value_projection import build_projections
 from keras_linformer.layers._key_value_projection import compressed_heads
 from keras_linformer.layers._key_value_projection import (
     key_value_projections,
@@ -44,16 +44,13 @@ class LinformerAttention(keras.layers.Layer):
     the projection, and slots that hold no real position are masked, so
     padding never influences the output.
 
-    Masks: `query_mask`, `value_mask` and `key_mask` (or the Keras masks of
-    the inputs) work as in `MultiHeadAttention`. An `attention_mask` of shape
-    `(batch, T, S)` is supported only where it acts as a per-key padding
-    mask: every query row that admits any key must admit the same keys (rows
-    that admit none are masked queries). Other patterns cannot be expressed
-    once the sequence axis is compressed and raise a `ValueError` wherever
-    the mask's values are concrete (eager calls); inside a traced graph the
-    mask is folded with a logical OR over queries without the check. Every
-    slot mixes the whole sequence, future positions included, so this layer
-    cannot be causal: use `CausalLinformerAttention` for that.
+    Masks work as in `MultiHeadAttention`, except that an `attention_mask`
+    must act as a per-key padding mask (the same keys for every query that
+    admits any): other patterns cannot be expressed once the sequence axis
+    is compressed, and raise a `ValueError` where the mask's values are
+    known (eager calls). Every slot mixes the whole sequence, future
+    positions included, so this layer cannot be causal: use
+    `CausalLinformerAttention` for that.
 
     Args:
         num_heads: int. Number of attention heads.
@@ -254,24 +251,12 @@ class LinformerAttention(keras.layers.Layer):
         check_attention_shapes(
             type(self).__name__, query_shape, value_shape, key_shape
         )
-        if (
-            self._parameter_sharing == "key_value"
-            and isinstance(self._projection, str)
-            and key_shape[-1] != value_shape[-1]
-        ):
-            raise ValueError(
-                "parameter_sharing='key_value' needs keys and values of the "
-                f"same size. Received: key_shape={tuple(key_shape)}, "
-                f"value_shape={tuple(value_shape)}"
-            )
-        build_projection(
-            self._key_projection, key_shape, self._num_heads, self._key_dim
-        )
-        build_projection(
+        build_projections(
+            self._key_projection,
             self._value_projection,
+            key_shape,
             value_shape,
-            self._num_heads,
-            self._value_dim,
+            (self._num_heads, self._key_dim, self._value_dim),
         )
 
         def heads(dim):
@@ -504,14 +489,13 @@ class LinformerAttention(keras.layers.Layer):
         config = dict(config)
         causal = config.pop("causal", False)
         if not isinstance(causal, bool):
-            raise ValueError(
-                f"`causal` must be a bool. Received: causal={causal!r}"
-            )
-        if cls is LinformerAttention and causal:
+            raise ValueError(f"`causal` must be a bool. Received: {causal!r}")
+        if cls is not LinformerAttention:
+            return super().from_config(config)
+        if causal:
             from keras_linformer.layers import causal_linformer_attention
 
             causal_class = causal_linformer_attention.CausalLinformerAttention
             return causal_class.from_config(config)
-        if cls is LinformerAttention:
-            config.pop("chunk_size", None)  # Only causal attention has chunks.
+        config.pop("chunk_size", None)  # Only causal attention has chunks.
         return super().from_config(config)
