@@ -9,13 +9,8 @@ can fine-tune from:
     python examples/pretraining.py                       # BBC News
     python examples/pretraining.py --data my_texts/      # every .txt file
     python examples/pretraining.py --text book.txt       # one file
-    python examples/pretraining.py --backbone saved_models/linformer_pretrained
     KERAS_BACKEND=jax python examples/pretraining.py     # any backend
-
-    import keras_hub, keras_linformer
-    classifier = keras_hub.models.TextClassifier.from_preset(
-        "saved_models/linformer_pretrained", num_classes=5
-    )
+    python examples/text_classification.py --backbone saved_models/linformer_pretrained
 
 Documents (the .txt files of `--data`, the blank-line separated paragraphs
 of `--text`) are cut into passages of about `--sequence-length` tokens; 10%
@@ -56,16 +51,14 @@ from common import split_documents  # noqa: E402
 
 DEFAULT_OUT = os.path.join("saved_models", "linformer_pretrained")
 SEED = 1337
-# The defaults of the options that describe a new backbone. The sizes do
-# not apply with --backbone, whose checkpoint fixes them; k and the
-# projection apply to the Linformer a BERT-family checkpoint becomes.
+# The sizes of a new backbone; they do not apply with --backbone, whose
+# checkpoint fixes them.
 SIZE_DEFAULTS = {
     "vocabulary_size": 8000,
     "hidden_dim": 64,
     "num_layers": 2,
     "num_heads": 2,
 }
-PROJECTION_DEFAULTS = {"projected_length": 64, "projection": "linear"}
 # Documents the tokens-per-word ratio is measured on.
 RATIO_DOCUMENTS = 200
 
@@ -105,13 +98,14 @@ def parse_args(argv=None):
     parser.add_argument(
         "--projected-length",
         type=positive_int,
-        default=PROJECTION_DEFAULTS["projected_length"],
-        help="Linformer's k: keys and values are compressed to k slots",
+        default=64,
+        help="Linformer's k: keys and values are compressed to k slots (a "
+        "converted --backbone too)",
     )
     parser.add_argument(
         "--projection",
         choices=("linear", "mean_pool", "max_pool", "conv"),
-        default=PROJECTION_DEFAULTS["projection"],
+        default="linear",
         help="how the sequence axis is compressed from n to k",
     )
     sizes = parser.add_argument_group(

@@ -127,7 +127,7 @@ def test_bad_input_ends_with_a_one_line_error(tmp_path, case, expected):
             ).save_to_preset(preset)
             tokenizer.save_to_preset(preset)
         argv = ["--data", data, "--backbone", preset]
-        argv += ["--sequence-length", "32"]
+        argv += ["--sequence-length", "32", "--projected-length", "4"]
     assert expected in example_error_message(example, argv)
 
 
