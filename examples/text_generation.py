@@ -30,20 +30,17 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import DataError  # noqa: E402
 from common import add_optimizer_arguments  # noqa: E402
-from common import bbc_news_folder  # noqa: E402
 from common import check_num_heads  # noqa: E402
-from common import load_folder  # noqa: E402
+from common import learn_tokenizer  # noqa: E402
 from common import make_optimizer  # noqa: E402
 from common import positive_int  # noqa: E402
 from common import print_preset_hint  # noqa: E402
-from common import print_vocabulary_step  # noqa: E402
-from common import read_text  # noqa: E402
+from common import read_documents  # noqa: E402
 from common import run_script  # noqa: E402
+from common import split_documents  # noqa: E402
 
 DEFAULT_OUT = os.path.join("saved_models", "linformer_causal_lm")
 SEED = 1337
-VALIDATION_FRACTION = 0.1
-VOCABULARY_DOCUMENTS = 500
 DEFAULT_PROMPTS = (
     "the government said",
     "the film",
@@ -129,51 +126,7 @@ def parse_args(argv=None):
 
 def load_documents(args):
     """The documents to learn from: BBC News articles or `--text` paragraphs."""
-    if args.text:
-        if not os.path.isfile(args.text):
-            raise DataError(f"--text file {args.text!r} does not exist")
-        text = read_text(args.text)
-        documents = [
-            " ".join(paragraph.split())
-            for paragraph in text.replace("\r\n", "\n").split("\n\n")
-        ]
-        source = args.text
-    else:
-        documents, _ = load_folder(bbc_news_folder("--text FILE"))
-        documents = [" ".join(document.split()) for document in documents]
-        source = "BBC News"
-    documents = [document for document in documents if document]
-    if len(documents) < 2:
-        raise DataError(
-            f"{source!r} holds {len(documents)} non-empty document(s); at "
-            "least 2 are needed (one is held out for validation)"
-        )
-    return documents
-
-
-def split_documents(documents):
-    """A fixed-seed split of whole documents into train and validation."""
-    order = np.random.default_rng(SEED).permutation(len(documents))
-    held_out = max(1, int(round(VALIDATION_FRACTION * len(documents))))
-    return (
-        [documents[i] for i in order[held_out:]],
-        [documents[i] for i in order[:held_out]],
-    )
-
-
-def learn_tokenizer(documents, vocabulary_size):
-    """A WordPiece tokenizer learned from (the first 500 of) `documents`.
-
-    A few hundred documents settle a small vocabulary, in a fraction of the
-    time all of them take.
-    """
-    import keras_linformer
-
-    documents = documents[:VOCABULARY_DOCUMENTS]
-    print_vocabulary_step(vocabulary_size, len(documents))
-    return keras_linformer.models.LinformerTokenizer.from_corpus(
-        documents, vocabulary_size=vocabulary_size
-    )
+    return read_documents(text_file=args.text)
 
 
 def token_windows(tokenizer, documents, sequence_length, max_tokens=None):

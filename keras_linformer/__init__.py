@@ -16,6 +16,8 @@ from keras_linformer.models import LinformerCausalByteTokenizer
 from keras_linformer.models import LinformerCausalLM
 from keras_linformer.models import LinformerCausalLMPreprocessor
 from keras_linformer.models import LinformerCausalTokenizer
+from keras_linformer.models import LinformerMaskedLM
+from keras_linformer.models import LinformerMaskedLMPreprocessor
 from keras_linformer.models import LinformerTextClassifier
 from keras_linformer.models import LinformerTextClassifierPreprocessor
 from keras_linformer.models import LinformerTokenizer

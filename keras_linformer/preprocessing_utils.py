@@ -89,16 +89,23 @@ SPECIAL_TOKEN_NAMES = {
 }
 
 
-def check_special_token_arguments(**tokens):
-    """Raises a `ValueError` unless each token is a non-empty string or
-    `None`; called by preprocessors on their `start_token`, `end_token` and
-    `pad_token` arguments."""
+def set_special_token_arguments(
+    preprocessor, start_token, end_token, pad_token
+):
+    """Checks and stores a preprocessor's `start_token`, `end_token` and
+    `pad_token` arguments: each a non-empty string or `None`."""
+    tokens = {
+        "start_token": start_token,
+        "end_token": end_token,
+        "pad_token": pad_token,
+    }
     for name, token in tokens.items():
         if token is not None and not (isinstance(token, str) and token):
             raise ValueError(
                 f"`{name}` must be a token of the tokenizer's vocabulary (a "
                 f"non-empty string) or `None`. Received: {name}={token!r}"
             )
+        setattr(preprocessor, name, token)
 
 
 def special_token_arguments(preprocessor):

@@ -150,8 +150,9 @@ def _export_in_this_process(
                 quantize,
                 class_names,
             )
-    names = "" if class_names is None else f" with {len(class_names)} class names"
-    _progress(verbose, f"Exported {model_path} as {format}{names}: {out}")
+    if class_names is not None:
+        format += f" with {len(class_names)} class names"
+    _progress(verbose, f"Exported {model_path} as {format}: {out}")
 
 
 def _export_in_tensorflow_process(
@@ -199,7 +200,9 @@ def _export_in_tensorflow_process(
                 print(line, end="", flush=True)
             returncode = process.wait()
             stderr.seek(0)
-            lines = [line for line in stderr.read().splitlines() if line.strip()]
+            lines = [
+                line for line in stderr.read().splitlines() if line.strip()
+            ]
     if returncode != 0:
         message = lines[-1] if lines else f"exit status {returncode}"
         raise ExportError(

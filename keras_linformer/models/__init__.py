@@ -2,6 +2,12 @@ from keras_linformer.models.linformer.linformer_backbone import LinformerBackbon
 from keras_linformer.models.linformer.linformer_byte_tokenizer import (
     LinformerByteTokenizer,
 )
+from keras_linformer.models.linformer.linformer_masked_lm import (
+    LinformerMaskedLM,
+)
+from keras_linformer.models.linformer.linformer_masked_lm_preprocessor import (  # noqa: E501
+    LinformerMaskedLMPreprocessor,
+)
 from keras_linformer.models.linformer.linformer_text_classifier import (
     LinformerTextClassifier,
 )

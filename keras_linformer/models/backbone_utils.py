@@ -91,6 +91,47 @@ def per_layer_lengths(projected_length, num_layers, parameter_sharing):
     return lengths
 
 
+def check_vocabulary_fits(tokenizer, backbone):
+    """Raises a ValueError when `tokenizer` gives ids that `backbone` has no
+    embedding for (a tokenizer of another checkpoint or corpus).
+
+    A tokenizer revived from a config has no vocabulary until its preset
+    assets load; it is not checked.
+    """
+    try:
+        vocabulary_size = tokenizer.vocabulary_size()
+    except ValueError:
+        return
+    if vocabulary_size > backbone.vocabulary_size:
+        raise ValueError(
+            "The tokenizer's vocabulary is larger than the backbone's token "
+            "embedding: use the tokenizer the backbone was trained or "
+            "converted with. Received: tokenizer.vocabulary_size()="
+            f"{vocabulary_size}, backbone.vocabulary_size="
+            f"{backbone.vocabulary_size}"
+        )
+
+
+def single_text_inputs(backbone):
+    """The inputs of a task on single texts, and the backbone's inputs.
+
+    Tasks take `"token_ids"` and `"padding_mask"`. A backbone converted from
+    a BERT also embeds `"segment_ids"`: one text per example puts every token
+    in segment 0, as BERT tasks see single texts.
+
+    Returns:
+        `(inputs, backbone_inputs)`: the task's dictionary of `keras.Input`s
+        and the dictionary to call `backbone` with.
+    """
+    inputs = {
+        name: backbone.input[name] for name in ("token_ids", "padding_mask")
+    }
+    if "segment_ids" not in backbone.input:
+        return inputs, inputs
+    segment_ids = keras.ops.zeros_like(inputs["token_ids"])
+    return inputs, {**inputs, "segment_ids": segment_ids}
+
+
 # === Config ===
 
 
@@ -185,17 +226,19 @@ def embedded_inputs(
     max_sequence_length,
     dropout,
     dtype,
-    layer_norm=False,
+    layer_norm_epsilon=None,
+    num_segments=None,
 ):
     """Gives `backbone` its embedding layers and returns its embedded inputs.
 
     Sets `backbone.token_embedding`, `backbone.position_embedding`,
-    `backbone.embeddings_add`, `backbone.embeddings_layer_norm` (only if
-    `layer_norm`) and `backbone.embeddings_dropout`: saved presets and
-    `.keras` files hold the weights under these names, and
-    `LinformerCausalLM` reuses the layers when decoding. Then creates the
-    functional inputs and embeds them: token plus position embeddings, the
-    layer normalization if any, then dropout.
+    `backbone.segment_embedding` (only with `num_segments`),
+    `backbone.embeddings_add`, `backbone.embeddings_layer_norm` (only with
+    `layer_norm_epsilon`) and `backbone.embeddings_dropout`: saved presets
+    and `.keras` files hold the weights under these names (keras-hub's BERT
+    names), and `LinformerCausalLM` reuses the layers when decoding. Then
+    creates the functional inputs and embeds them: token plus position (plus
+    segment) embeddings, the layer normalization if any, then dropout.
 
     Call it from the backbone's `__init__`, before `super().__init__`.
 
@@ -207,24 +250,41 @@ def embedded_inputs(
             embedding covers.
         dropout: float. The dropout rate on the embeddings.
         dtype: string or `keras.DTypePolicy`. The dtype of the layers.
-        layer_norm: bool. Whether to normalize the summed embeddings (the
-            encoder does; the pre-normalized causal decoder does not).
-            Defaults to `False`.
+        layer_norm_epsilon: float or `None`. The epsilon of the layer
+            normalization of the summed embeddings, or `None` for none (the
+            encoder normalizes; the pre-normalized causal decoder does not).
+            Defaults to `None`.
+        num_segments: int or `None`. The number of segment types to embed
+            from a `"segment_ids"` input, or `None` for no such input.
+            Defaults to `None`.
 
     Returns:
         `(inputs, embedded)`: the dictionary of `keras.Input`s,
-        `"token_ids"` and `"padding_mask"` (int32, `(batch, length)`), and
-        the embedded tokens, `(batch, length, hidden_dim)`.
+        `"token_ids"`, `"padding_mask"` and with `num_segments`
+        `"segment_ids"` (int32, `(batch, length)`), and the embedded tokens,
+        `(batch, length, hidden_dim)`.
     """
     backbone.token_embedding, backbone.position_embedding = embedding_layers(
         vocabulary_size, hidden_dim, max_sequence_length, dtype
     )
+    if num_segments is not None:
+        backbone.segment_embedding = keras.layers.Embedding(
+            input_dim=num_segments,
+            output_dim=hidden_dim,
+            embeddings_initializer=keras.initializers.TruncatedNormal(
+                stddev=0.02
+            ),
+            dtype=dtype,
+            name="segment_embedding",
+        )
     backbone.embeddings_add = keras.layers.Add(
         dtype=dtype, name="embeddings_add"
     )
-    if layer_norm:
+    if layer_norm_epsilon is not None:
         backbone.embeddings_layer_norm = keras.layers.LayerNormalization(
-            epsilon=1e-5, dtype=dtype, name="embeddings_layer_norm"
+            epsilon=layer_norm_epsilon,
+            dtype=dtype,
+            name="embeddings_layer_norm",
         )
     backbone.embeddings_dropout = keras.layers.Dropout(
         dropout, dtype=dtype, name="embeddings_dropout"
@@ -239,9 +299,14 @@ def embedded_inputs(
         ),
     }
     tokens = backbone.token_embedding(inputs["token_ids"])
-    positions = backbone.position_embedding(tokens)
-    x = backbone.embeddings_add((tokens, positions))
-    if layer_norm:
+    embeddings = [tokens, backbone.position_embedding(tokens)]
+    if num_segments is not None:
+        inputs["segment_ids"] = keras.Input(
+            shape=(None,), dtype="int32", name="segment_ids"
+        )
+        embeddings.append(backbone.segment_embedding(inputs["segment_ids"]))
+    x = backbone.embeddings_add(embeddings)
+    if layer_norm_epsilon is not None:
         x = backbone.embeddings_layer_norm(x)
     x = backbone.embeddings_dropout(x)
     return inputs, x

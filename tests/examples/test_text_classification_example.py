@@ -189,6 +189,63 @@ def test_trains_on_a_csv_and_saves_a_generic_preset(tmp_path, capsys):
     assert classifier.predict([rows[0][0]], verbose=0).shape == (1, 2)
 
 
+def write_bert_preset(folder, words):
+    """A tiny random keras-hub BERT preset with its tokenizer."""
+    vocabulary = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + words
+    keras_hub.models.BertBackbone(
+        vocabulary_size=len(vocabulary),
+        num_layers=1,
+        num_heads=2,
+        hidden_dim=8,
+        intermediate_dim=16,
+        max_sequence_length=16,
+    ).save_to_preset(folder)
+    keras_hub.models.BertTokenizer(
+        vocabulary=vocabulary, lowercase=True
+    ).save_to_preset(folder)
+    return folder
+
+
+def test_fine_tunes_a_converted_bert_backbone(tmp_path, capsys):
+    words = {"0": "market shares bank profit rates", "1": "goal match team cup"}
+    rng = np.random.default_rng(0)
+    rows = [
+        [" ".join(rng.choice(words[str(i % 2)].split(), size=12)), str(i % 2)]
+        for i in range(24)
+    ]
+    path = write_csv(tmp_path / "data.csv", ["text", "label"], rows)
+    bert = write_bert_preset(
+        str(tmp_path / "bert"), " ".join(words.values()).split()
+    )
+    out = str(tmp_path / "model")
+    accuracy = example.main(
+        [
+            "--csv", path, "--out", out, "--epochs", "1",
+            "--backbone", bert, "--sequence-length", "32",
+            "--projected-length", "8", "--batch-size", "8", "--verbose", "0",
+        ]
+    )  # fmt: skip
+    assert 0 <= accuracy <= 1
+    assert "Test accuracy" in capsys.readouterr().out
+    classifier = keras_hub.models.TextClassifier.from_preset(out)
+    backbone = classifier.backbone
+    assert isinstance(backbone, keras_linformer.LinformerBackbone)
+    # 32 positions from BERT's 16, repeated; BERT's segment embedding kept.
+    assert backbone.max_sequence_length == 32
+    assert backbone.num_segments == 2
+    assert isinstance(
+        classifier.preprocessor.tokenizer, keras_hub.models.BertTokenizer
+    )
+    assert classifier.predict([rows[0][0]], verbose=0).shape == (1, 2)
+
+
+def test_a_missing_backbone_is_a_one_line_error(tmp_path):
+    message = example_error_message(
+        example, ["--backbone", str(tmp_path / "nowhere"), "--epochs", "1"]
+    )
+    assert "--backbone" in message and "does not exist" in message
+
+
 def test_one_epoch_curves_show_points_on_integer_epochs():
     history = {
         "loss": [0.7],

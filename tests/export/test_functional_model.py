@@ -32,7 +32,7 @@ LOAD_AND_SERVE = textwrap.dedent(
     inputs = {
         name: tf.constant(value) for name, value in np.load(inputs_path).items()
     }
-    outputs = {name: value.numpy() for name, value in signature(**inputs).items()}
+    outputs = {name: out.numpy() for name, out in signature(**inputs).items()}
     np.savez(outputs_path, **outputs)
     """
 )

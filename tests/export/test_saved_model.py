@@ -166,7 +166,9 @@ def saved_model_cli_show(saved_model_dir):
     return result.stdout
 
 
-def test_saved_model_cli_lists_signatures(saved_model_dir, text_saved_model_dir):
+def test_saved_model_cli_lists_signatures(
+    saved_model_dir, text_saved_model_dir
+):
     shown = saved_model_cli_show(saved_model_dir)
     for expected in (
         "signature_def['serving_default']",

@@ -5,6 +5,7 @@ from keras_hub.models import Backbone
 
 from keras_linformer.layers.linformer_encoder_block import LinformerEncoderBlock
 from keras_linformer.layers.sequence_projection import PROJECTION_KINDS
+from keras_linformer.layers.validation import check_positive_int
 from keras_linformer.models.backbone_utils import block_projection_arguments
 from keras_linformer.models.backbone_utils import check_backbone_sizes
 from keras_linformer.models.backbone_utils import check_parameter_sharing
@@ -12,21 +13,29 @@ from keras_linformer.models.backbone_utils import config_arguments
 from keras_linformer.models.backbone_utils import embedded_inputs
 from keras_linformer.models.backbone_utils import per_layer_lengths
 from keras_linformer.models.backbone_utils import with_max_sequence_length
+from keras_linformer.models.linformer.transformer_conversion import (
+    convert_backbone,
+)
 
 
 @keras.saving.register_keras_serializable(package="keras_linformer")
 class LinformerBackbone(Backbone):
     """A Linformer encoder network for long sequences.
 
-    Token and position embeddings followed by `num_layers`
+    Token and position (and optionally segment) embeddings followed by
+    `num_layers`
     `LinformerEncoderBlock`s, whose self-attention compresses the `n` keys and
     values to `k` slots, so the cost grows linearly with the sequence length.
     The output is the sequence of hidden states, `(batch, length,
     hidden_dim)`; tasks such as `LinformerTextClassifier` add a head.
 
     Inputs are a dictionary with `"token_ids"` and `"padding_mask"` (1 at real
-    tokens, 0 at padding), like keras-hub backbones. Sequences may be shorter
-    than `max_sequence_length`, never longer.
+    tokens, 0 at padding), like keras-hub backbones, and with `num_segments`
+    also `"segment_ids"`, like `keras_hub.models.BertBackbone`. Sequences may
+    be shorter than `max_sequence_length`, never longer.
+
+    `LinformerBackbone.from_transformer(source, ...)` converts a pretrained
+    keras-hub BERT, RoBERTa or DistilBERT backbone, every weight copied.
 
     Args:
         vocabulary_size: int. The size of the token vocabulary.
@@ -52,6 +61,13 @@ class LinformerBackbone(Backbone):
             `"headwise"`.
         dropout: float. Dropout on the embeddings and inside the blocks.
             Defaults to `0.1`.
+        num_segments: int or `None`. The number of segment types (BERT's
+            token types) to embed from a `"segment_ids"` input, or `None` for
+            no segment embedding and no such input. Defaults to `None`.
+        layer_norm_epsilon: float. The epsilon of every layer
+            normalization. Defaults to `1e-5`.
+        activation: string or callable. The feedforward activation.
+            Defaults to `"gelu"`.
         dtype: string or `keras.DTypePolicy`. The dtype of the computations
             and weights. Defaults to the global policy.
         **kwargs: other keyword arguments passed to `keras_hub.models.Backbone`,
@@ -93,6 +109,9 @@ class LinformerBackbone(Backbone):
         projection="linear",
         parameter_sharing="headwise",
         dropout=0.1,
+        num_segments=None,
+        layer_norm_epsilon=1e-5,
+        activation="gelu",
         dtype=None,
         **kwargs,
     ):
@@ -110,6 +129,8 @@ class LinformerBackbone(Backbone):
                 f"projection={projection!r}"
             )
         check_parameter_sharing(parameter_sharing)
+        if num_segments is not None:
+            check_positive_int("num_segments", num_segments)
 
         # === Embeddings ===
         inputs, x = embedded_inputs(
@@ -119,7 +140,8 @@ class LinformerBackbone(Backbone):
             max_sequence_length,
             dropout,
             dtype,
-            layer_norm=True,
+            layer_norm_epsilon=layer_norm_epsilon,
+            num_segments=num_segments,
         )
 
         # === Layers ===
@@ -136,7 +158,8 @@ class LinformerBackbone(Backbone):
                 intermediate_dim=intermediate_dim,
                 num_heads=num_heads,
                 dropout=dropout,
-                activation="gelu",
+                activation=activation,
+                layer_norm_epsilon=layer_norm_epsilon,
                 dtype=dtype,
                 name=f"transformer_layer_{index}",
                 **block_projection,
@@ -160,6 +183,74 @@ class LinformerBackbone(Backbone):
         self.projection = projection
         self.parameter_sharing = parameter_sharing
         self.dropout = dropout
+        self.num_segments = num_segments
+        self.layer_norm_epsilon = layer_norm_epsilon
+        self.activation = keras.activations.get(activation)
+
+    @classmethod
+    def from_transformer(
+        cls,
+        source,
+        max_sequence_length=None,
+        projected_length=128,
+        projection="linear",
+        parameter_sharing="headwise",
+        dropout=None,
+    ):
+        """A Linformer with the pretrained weights of a keras-hub Transformer.
+
+        Converts a `keras_hub.models.BertBackbone` (all-MiniLM-L6-v2 is
+        one), `RobertaBackbone` or `DistilBertBackbone`: the token, segment
+        and position embeddings, the embedding layer norm and every block's
+        attention, feedforward and layer-norm weights are copied, with the
+        source's activation and epsilon. Only the sequence projections are
+        new; they start as window means, `E[t, j] = 1 / w` for the
+        `w = ceil(n / k)` positions of window j: each slot averages w
+        neighbouring keys (values), a coarser view of what the pretrained
+        queries were trained on, and with `projected_length ==
+        max_sequence_length` E and F are the identity, so the converted
+        backbone computes the source's `sequence_output` exactly.
+
+        Any `max_sequence_length` works: a shorter one keeps the first rows
+        of the source's position table, a longer one repeats the table
+        (the Longformer recipe), to be told apart by fine-tuning. Use the
+        source's tokenizer (`keras_hub.tokenizers.Tokenizer.from_preset` of
+        the source) with `LinformerTextClassifierPreprocessor`.
+
+        Args:
+            source: the pretrained keras-hub backbone.
+            max_sequence_length: int. The sequence length n of the Linformer.
+                Defaults to the source's `max_sequence_length`.
+            projected_length: int or list of ints. k; see the class.
+                Defaults to `128`.
+            projection: string. See the class. Defaults to `"linear"`.
+            parameter_sharing: string. See the class. Defaults to
+                `"headwise"`.
+            dropout: float. Defaults to the source's dropout.
+
+        Returns:
+            A `LinformerBackbone` with the source's weights and dtype.
+
+        Example:
+
+        ```python
+        bert = keras_hub.models.BertBackbone.from_preset(
+            "bert_tiny_en_uncased"
+        )
+        linformer = keras_linformer.models.LinformerBackbone.from_transformer(
+            bert, max_sequence_length=2048, projected_length=256
+        )
+        ```
+        """
+        return convert_backbone(
+            cls,
+            source,
+            max_sequence_length=max_sequence_length,
+            projected_length=projected_length,
+            projection=projection,
+            parameter_sharing=parameter_sharing,
+            dropout=dropout,
+        )
 
     @classmethod
     def from_config(cls, config):
@@ -168,4 +259,11 @@ class LinformerBackbone(Backbone):
     def get_config(self):
         config = super().get_config()
         config.update(config_arguments(self))
+        config.update(
+            {
+                "num_segments": self.num_segments,
+                "layer_norm_epsilon": self.layer_norm_epsilon,
+                "activation": keras.activations.serialize(self.activation),
+            }
+        )
         return config

@@ -4,6 +4,8 @@ import keras
 from keras_hub.models import TextClassifier
 
 from keras_linformer.layers.attention_pooling import AttentionPooling1D
+from keras_linformer.models.backbone_utils import check_vocabulary_fits
+from keras_linformer.models.backbone_utils import single_text_inputs
 from keras_linformer.models.linformer.linformer_backbone import LinformerBackbone
 from keras_linformer.models.linformer.linformer_text_classifier_preprocessor import (  # noqa: E501
     LinformerTextClassifierPreprocessor,
@@ -26,6 +28,11 @@ class LinformerTextClassifier(TextClassifier):
     saved preset loads with keras-hub's generic
     `keras_hub.models.TextClassifier.from_preset(path)` once
     `keras_linformer` is imported.
+
+    A backbone converted from a pretrained BERT
+    (`LinformerBackbone.from_transformer`) is fine-tuned the same way, with
+    the source's tokenizer in the preprocessor; the classifier then gives
+    every token segment id 0.
 
     Args:
         backbone: a `LinformerBackbone`.
@@ -98,6 +105,8 @@ class LinformerTextClassifier(TextClassifier):
                 f"`pooling` must be one of {tuple(POOLINGS)}. Received: "
                 f"pooling={pooling!r}"
             )
+        if preprocessor is not None:
+            check_vocabulary_fits(preprocessor.tokenizer, backbone)
         # === Layers ===
         self.backbone = backbone
         self.preprocessor = preprocessor
@@ -115,8 +124,8 @@ class LinformerTextClassifier(TextClassifier):
         )
 
         # === Functional Model ===
-        inputs = backbone.input
-        hidden = backbone(inputs)
+        inputs, backbone_inputs = single_text_inputs(backbone)
+        hidden = backbone(backbone_inputs)
         pooled = self.pooler(hidden, mask=inputs["padding_mask"])
         pooled = self.output_dropout(pooled)
         outputs = self.output_dense(pooled)

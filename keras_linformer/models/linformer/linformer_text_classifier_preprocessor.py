@@ -7,8 +7,8 @@ from keras_hub.models import TextClassifierPreprocessor
 from keras_linformer.models.linformer.linformer_backbone import LinformerBackbone
 from keras_linformer.models.linformer.linformer_tokenizer import LinformerTokenizer
 from keras_linformer.preprocessing_utils import cast_preprocessed
-from keras_linformer.preprocessing_utils import check_special_token_arguments
 from keras_linformer.preprocessing_utils import declare_special_tokens
+from keras_linformer.preprocessing_utils import set_special_token_arguments
 from keras_linformer.preprocessing_utils import special_token_arguments
 
 
@@ -83,18 +83,13 @@ class LinformerTextClassifierPreprocessor(TextClassifierPreprocessor):
         pad_token=None,
         **kwargs,
     ):
-        check_special_token_arguments(
-            start_token=start_token, end_token=end_token, pad_token=pad_token
-        )
         super().__init__(
             tokenizer,
             sequence_length=sequence_length,
             truncate=truncate,
             **kwargs,
         )
-        self.start_token = start_token
-        self.end_token = end_token
-        self.pad_token = pad_token
+        set_special_token_arguments(self, start_token, end_token, pad_token)
 
     def build(self, input_shape):
         # The tokenizer's vocabulary is loaded by now (also from a preset).

@@ -6,6 +6,7 @@ from keras_hub.models import CausalLM
 from keras_hub.samplers import ContrastiveSampler
 from keras_hub.src.utils.tensor_utils import any_equal
 
+from keras_linformer.models.backbone_utils import check_vocabulary_fits
 from keras_linformer.models.linformer_causal.linformer_causal_backbone import (
     LinformerCausalBackbone,
 )
@@ -79,6 +80,8 @@ class LinformerCausalLM(CausalLM):
     preprocessor_cls = LinformerCausalLMPreprocessor
 
     def __init__(self, backbone, preprocessor=None, **kwargs):
+        if preprocessor is not None:
+            check_vocabulary_fits(preprocessor.tokenizer, backbone)
         # === Layers ===
         self.backbone = backbone
         self.preprocessor = preprocessor

@@ -9,8 +9,8 @@ from keras_linformer.models.linformer_causal.linformer_causal_backbone import (
 from keras_linformer.models.linformer_causal.linformer_causal_tokenizer import (  # noqa: E501
     LinformerCausalTokenizer,
 )
-from keras_linformer.preprocessing_utils import check_special_token_arguments
 from keras_linformer.preprocessing_utils import declare_special_tokens
+from keras_linformer.preprocessing_utils import set_special_token_arguments
 from keras_linformer.preprocessing_utils import special_token_arguments
 
 
@@ -79,9 +79,6 @@ class LinformerCausalLMPreprocessor(CausalLMPreprocessor):
         pad_token=None,
         **kwargs,
     ):
-        check_special_token_arguments(
-            start_token=start_token, end_token=end_token, pad_token=pad_token
-        )
         super().__init__(
             tokenizer,
             sequence_length=sequence_length,
@@ -89,9 +86,7 @@ class LinformerCausalLMPreprocessor(CausalLMPreprocessor):
             add_end_token=add_end_token,
             **kwargs,
         )
-        self.start_token = start_token
-        self.end_token = end_token
-        self.pad_token = pad_token
+        set_special_token_arguments(self, start_token, end_token, pad_token)
 
     def build(self, input_shape):
         # The tokenizer's vocabulary is loaded by now (also from a preset);

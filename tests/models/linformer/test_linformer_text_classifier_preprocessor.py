@@ -75,7 +75,7 @@ def test_missing_pad_token_is_a_clear_error():
     preprocessor = LinformerTextClassifierPreprocessor(
         custom_vocabulary_tokenizer(), sequence_length=6
     )
-    with pytest.raises(ValueError, match="needs a pad token.*Pass `pad_token=`"):
+    with pytest.raises(ValueError, match="needs a pad token.*`pad_token=`"):
         preprocessor([TEXT])
 
 

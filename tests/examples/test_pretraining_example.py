@@ -1,0 +1,152 @@
+import os
+
+import keras_hub
+import numpy as np
+import pytest
+
+import keras_linformer
+from tests.testing import example_error_message
+from tests.testing import example_script_stderr_lines
+from tests.testing import example_usage_error
+from tests.testing import import_example
+from tests.testing import to_numpy
+
+example = import_example("pretraining")
+
+SENTENCES = [
+    "the cat sat on the mat",
+    "the dog sat on the log",
+    "a bird sang in the tree",
+    "the fish swam in the pond",
+]
+TINY_MODEL = [
+    "--epochs",
+    "1",
+    "--batch-size",
+    "4",
+    "--sequence-length",
+    "16",
+    "--projected-length",
+    "4",
+    "--hidden-dim",
+    "8",
+    "--num-layers",
+    "1",
+    "--num-heads",
+    "2",
+    "--vocabulary-size",
+    "60",
+    "--verbose",
+    "0",
+]
+
+
+def write_folder(root, count):
+    """`count` documents as .txt files, some in a sub-folder."""
+    for i in range(count):
+        folder = os.path.join(root, "more") if i % 2 else str(root)
+        os.makedirs(folder, exist_ok=True)
+        with open(os.path.join(folder, f"{i}.txt"), "w") as file:
+            file.write(" ".join(SENTENCES[(i + j) % 4] for j in range(3)))
+    return str(root)
+
+
+def test_folder_documents_include_sub_folders(tmp_path):
+    folder = write_folder(tmp_path, 6)
+    args = example.parse_args(["--data", folder])
+    documents = example.read_documents(folder=args.data)
+    assert len(documents) == 6
+
+
+def test_passages_keep_every_word_in_order():
+    documents = ["a b c d e", "f g"]
+    assert example.passages(documents, 2) == ["a b", "c d", "e", "f g"]
+
+
+def test_tiny_run_writes_a_loadable_preset(tmp_path):
+    out = str(tmp_path / "preset")
+    argv = ["--data", write_folder(tmp_path / "data", 20), "--out", out]
+    accuracy = example.main(argv + TINY_MODEL)
+    assert 0 <= accuracy["validation"] <= 1 and 0 <= accuracy["train"] <= 1
+
+    masked_lm = keras_hub.models.MaskedLM.from_preset(out)
+    assert isinstance(masked_lm, keras_linformer.models.LinformerMaskedLM)
+    assert masked_lm.preprocessor.sequence_length == 16
+    backbone = keras_hub.models.Backbone.from_preset(out)
+    assert isinstance(backbone, keras_linformer.models.LinformerBackbone)
+    np.testing.assert_array_equal(
+        to_numpy(backbone.token_embedding.embeddings),
+        to_numpy(masked_lm.backbone.token_embedding.embeddings),
+    )
+
+    # Going on from the preset keeps its backbone and tokenizer.
+    again = str(tmp_path / "again")
+    accuracy = example.main(
+        ["--data", str(tmp_path / "data"), "--backbone", out, "--out", again]
+        + ["--epochs", "1", "--batch-size", "4", "--verbose", "0"]
+        + ["--sequence-length", "16", "--projected-length", "4"]
+    )
+    assert 0 <= accuracy["validation"] <= 1
+    assert keras_hub.models.Backbone.from_preset(again).get_config() == (
+        backbone.get_config()
+    )
+
+
+@pytest.mark.parametrize(
+    "case, expected",
+    [
+        ("missing_folder", "does not exist"),
+        ("empty_text", "holds 0 non-empty document(s)"),
+        ("missing_backbone", "--backbone '"),
+        ("too_long_for_backbone", "covers 16 positions, fewer than"),
+    ],
+)
+def test_bad_input_ends_with_a_one_line_error(tmp_path, case, expected):
+    if case == "missing_folder":
+        argv = ["--data", str(tmp_path / "nowhere")]
+    elif case == "empty_text":
+        path = tmp_path / "empty.txt"
+        path.write_text("  \n\n \n")
+        argv = ["--text", str(path)]
+    else:
+        data = write_folder(tmp_path / "data", 4)
+        preset = str(tmp_path / "preset")
+        if case == "missing_backbone":
+            os.makedirs(preset)
+            preset = str(tmp_path / "nowhere")
+        else:
+            tokenizer = keras_linformer.models.LinformerByteTokenizer()
+            keras_linformer.models.LinformerBackbone(
+                vocabulary_size=tokenizer.vocabulary_size(),
+                num_layers=1,
+                num_heads=2,
+                hidden_dim=8,
+                intermediate_dim=16,
+                max_sequence_length=16,
+                projected_length=4,
+            ).save_to_preset(preset)
+            tokenizer.save_to_preset(preset)
+        argv = ["--data", data, "--backbone", preset]
+        argv += ["--sequence-length", "32", "--projected-length", "4"]
+    assert expected in example_error_message(example, argv)
+
+
+def test_the_script_reports_bad_input_in_one_line(tmp_path):
+    lines = example_script_stderr_lines(
+        example, ["--data", str(tmp_path / "nowhere")]
+    )
+    assert lines[-1].startswith("pretraining.py: error: --data folder")
+
+
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        (["--hidden-dim", "10", "--num-heads", "4"], "divisible"),
+        (["--sequence-length", "8", "--projected-length", "16"], "exceed"),
+        (["--mask-rate", "0"], "--mask-rate must be above 0"),
+        (["--backbone", "x", "--hidden-dim", "8"], "its own sizes"),
+        (["--data", "a", "--text", "b"], "not allowed with"),
+    ],
+)
+def test_usage_errors(argv, expected, capsys):
+    assert expected in example_usage_error(example, argv, capsys)
