@@ -8,23 +8,31 @@ attention), at each sequence length and for each seed (`--seeds`: weights
 and batch order; the split stays fixed); adds a TF-IDF logistic-regression
 baseline on the full texts. Prints a markdown table of test accuracy (mean
 and spread over the seeds, and each run), time per epoch and peak memory,
-and writes `classification_quality.json` and `.png` to `--out`.
+and writes `classification_quality.md`, `.json` and `.png` to `--out`.
 
-Each neural run is a fresh process, so its peak memory is its own. Time per
-epoch is the median over the epochs after the first (which compiles).
+Each neural run is a fresh process (`harness.py`), so its peak memory is its
+own: the peak resident set during `fit`, in all (`peak_memory_mib`) and above
+the process's memory before it (`training_memory_mib`). A run's time per
+epoch is the median over the epochs after the first (which compiles); a
+row's is the median over its seeds. `--compile` sets `Model.compile(
+jit_compile=...)`.
 
     KERAS_BACKEND=tensorflow python benchmarks/classification_quality.py
+    python benchmarks/classification_quality.py --sequence-lengths 64 \
+        --epochs 2 --seeds 1 --projections linear --max-examples 60 \
+        --vocabulary-size 500      # a smoke test
 """
 
 import argparse
-import json
 import os
-import subprocess
+import statistics
 import sys
-import threading
 import time
 
 import numpy as np
+
+import harness
+from keras_linformer.layers.sequence_projection import PROJECTION_KINDS
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "examples"))
@@ -32,7 +40,13 @@ sys.path.insert(0, os.path.join(os.path.dirname(HERE), "examples"))
 import text_classification as example  # noqa: E402
 
 MODELS = ("linformer", "transformer")
-PROJECTIONS = ("linear", "mean_pool", "max_pool", "conv")
+# The options a run's process needs, besides its model, projection, length
+# and seed.
+RUN_OPTIONS = (
+    "epochs", "batch_size", "projected_length", "pooling", "hidden_dim",
+    "num_layers", "num_heads", "vocabulary_size", "learning_rate", "dropout",
+    "max_examples", "compile",
+)  # fmt: skip
 
 
 def parse_args(argv=None):
@@ -49,7 +63,7 @@ def parse_args(argv=None):
     parser.add_argument(
         "--projections",
         nargs="+",
-        choices=PROJECTIONS,
+        choices=PROJECTION_KINDS,
         default=["linear", "conv"],
         help="one Linformer run per projection kind",
     )
@@ -71,15 +85,18 @@ def parse_args(argv=None):
         help="one run per seed (weights and batch order; the split is fixed)",
     )
     parser.add_argument(
-        "--out", default=os.path.join(HERE, "results"), help="JSON and PNG"
+        "--out",
+        default=os.path.join(HERE, "results"),
+        help="folder of the markdown table, JSON and PNG",
     )
-    parser.add_argument("--worker", choices=MODELS, help=argparse.SUPPRESS)
-    parser.add_argument(
-        "--projection", choices=PROJECTIONS, help=argparse.SUPPRESS
+    harness.add_arguments(parser)
+    args = parser.parse_args(argv)
+    harness.check_positive(
+        parser,
+        args,
+        ("sequence_lengths", "epochs", "batch_size", "projected_length"),
     )
-    parser.add_argument("--sequence-length", type=int, help=argparse.SUPPRESS)
-    parser.add_argument("--seed", type=int, help=argparse.SUPPRESS)
-    return parser.parse_args(argv)
+    return args
 
 
 def training_args(args, sequence_length):
@@ -153,38 +170,12 @@ def transformer_classifier(linformer, num_classes, dropout):
     )
 
 
-class PeakMemory:
-    """Samples this process's resident memory while a block runs."""
-
-    def __init__(self, interval=0.05):
-        import psutil
-
-        self.process = psutil.Process()
-        self.interval = interval
-        self.peak = self.process.memory_info().rss
-        self.baseline = self.peak
-        self._running = False
-
-    def _sample(self):
-        while self._running:
-            self.peak = max(self.peak, self.process.memory_info().rss)
-            time.sleep(self.interval)
-
-    def __enter__(self):
-        self._running = True
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._running = False
-        self._thread.join()
-
-
-def run_worker(args):
+def train_and_test(point):
+    """Trains one classifier on the split and tests it; the run's result."""
     import keras
     import tensorflow as tf
 
+    args = argparse.Namespace(**point)
     (train, validation, test), num_classes = load_split(args)
     options = training_args(args, args.sequence_length)
     keras.utils.set_random_seed(args.seed)
@@ -202,7 +193,7 @@ def run_worker(args):
     train_data = tokenized(*train, shuffle=True)
     for _ in train_data:
         pass
-    if args.worker == "linformer":
+    if args.model == "linformer":
         model = keras.Model(linformer.inputs, linformer.outputs)
     else:
         model = transformer_classifier(linformer, num_classes, options.dropout)
@@ -210,6 +201,7 @@ def run_worker(args):
         optimizer=example.make_optimizer(len(train[1]), options),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=["sparse_categorical_accuracy"],
+        jit_compile=harness.keras_jit_compile(args.compile),
     )
     epoch_times = []
 
@@ -220,7 +212,7 @@ def run_worker(args):
         def on_epoch_end(self, epoch, logs=None):
             epoch_times.append(time.perf_counter() - self.start)
 
-    with PeakMemory() as memory:
+    with harness.PeakMemory() as memory:
         model.fit(
             train_data,
             epochs=args.epochs,
@@ -228,20 +220,16 @@ def run_worker(args):
             verbose=2,
         )
     _, accuracy = model.evaluate(tokenized(*test), verbose=0)
-    print(
-        json.dumps(
-            {
-                "model": model_name(args.worker, args.projection),
-                "sequence_length": args.sequence_length,
-                "seed": args.seed,
-                "accuracy": float(accuracy),
-                "seconds_per_epoch": float(np.median(epoch_times[1:] or epoch_times)),
-                "peak_memory_mib": memory.peak / 2**20,
-                "training_memory_mib": (memory.peak - memory.baseline) / 2**20,
-                "parameters": int(model.count_params()),
-            }
-        )
-    )
+    return {
+        "model": model_name(args.model, args.projection),
+        "sequence_length": args.sequence_length,
+        "seed": args.seed,
+        "accuracy": float(accuracy),
+        "seconds_per_epoch": statistics.median(epoch_times[1:] or epoch_times),
+        "peak_memory_mib": memory.peak_rss_mb,
+        "training_memory_mib": memory.peak_mb,
+        "parameters": int(model.count_params()),
+    }
 
 
 # === Driver ===
@@ -249,10 +237,15 @@ def run_worker(args):
 
 def bag_of_words(args):
     """TF-IDF unigrams and bigrams + logistic regression on the full texts."""
+    (train, _, test), _ = load_split(args)
+    return bag_of_words_on(train, test)
+
+
+def bag_of_words_on(train, test):
+    """The bag-of-words baseline trained on `train`, scored on `test`."""
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
 
-    (train, _, test), _ = load_split(args)
     start = time.perf_counter()
     vectorizer = TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True)
     features = vectorizer.fit_transform(train[0])
@@ -275,49 +268,48 @@ def model_name(model, projection):
 
 
 def run_in_process(args, model, projection, sequence_length, seed):
-    argv = [sys.executable, os.path.abspath(__file__), "--worker", model]
-    argv += ["--sequence-length", str(sequence_length), "--seed", str(seed)]
-    if projection:
-        argv += ["--projection", projection]
-    for name in (
-        "epochs", "batch_size", "projected_length", "pooling", "hidden_dim",
-        "num_layers", "num_heads", "vocabulary_size", "learning_rate", "dropout",
-    ):  # fmt: skip
-        argv += ["--" + name.replace("_", "-"), str(getattr(args, name))]
-    if args.max_examples:
-        argv += ["--max-examples", str(args.max_examples)]
+    """Trains and tests one classifier in a fresh process; its result."""
+    point = {name: getattr(args, name) for name in RUN_OPTIONS}
+    point.update(
+        model=model,
+        projection=projection,
+        sequence_length=sequence_length,
+        seed=seed,
+    )
     print(
         f"--- {model_name(model, projection)}, sequence length "
         f"{sequence_length}, seed {seed}",
         flush=True,
     )
-    result = subprocess.run(argv, stdout=subprocess.PIPE, text=True)
-    if result.returncode:
-        raise SystemExit(f"the {model} run failed (exit {result.returncode})")
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    result = harness.run_point(__file__, point, args.timeout)
+    if "error" in result:
+        raise SystemExit(f"the {model} run failed: {result['error']}")
+    result["load_average"] = harness.load_average()
+    return result
 
 
 def aggregate(results):
-    """One row per (model, n): accuracy as mean and spread over seeds."""
+    """One row per (model, n): accuracy as mean and spread over seeds;
+    time per epoch and memory, the median over seeds."""
     rows = {}
     for r in results:
         rows.setdefault((r["model"], r["sequence_length"]), []).append(r)
 
-    def mean(runs, key):
+    def median(runs, key):
         values = [r[key] for r in runs if r[key] is not None]
-        return float(np.mean(values)) if values else None
+        return statistics.median(values) if values else None
 
     return [
         {
             "model": model,
             "sequence_length": sequence_length,
             "runs": len(runs),
-            "accuracy": mean(runs, "accuracy"),
+            "accuracy": float(np.mean([r["accuracy"] for r in runs])),
             "accuracy_std": float(np.std([r["accuracy"] for r in runs])),
             "accuracies": [r["accuracy"] for r in runs],
-            "seconds_per_epoch": mean(runs, "seconds_per_epoch"),
-            "peak_memory_mib": mean(runs, "peak_memory_mib"),
-            "training_memory_mib": mean(runs, "training_memory_mib"),
+            "seconds_per_epoch": median(runs, "seconds_per_epoch"),
+            "peak_memory_mib": median(runs, "peak_memory_mib"),
+            "training_memory_mib": median(runs, "training_memory_mib"),
             "parameters": runs[0]["parameters"],
         }
         for (model, sequence_length), runs in rows.items()
@@ -325,32 +317,32 @@ def aggregate(results):
 
 
 def markdown_table(summary):
-    lines = [
-        "| model | n | runs | test accuracy (mean ± std) | each run "
-        "| s / epoch | peak memory (MiB) | memory in fit (MiB) | parameters |",
-        "|---|---:|---:|---:|---|---:|---:|---:|---:|",
-    ]
+    headers = [
+        "model", "n", "runs", "test accuracy (mean ± std)", "each run",
+        "s / epoch", "peak memory (MiB)", "memory in fit (MiB)", "parameters",
+    ]  # fmt: skip
 
     def number(value, fmt):
         return "-" if value is None else format(value, fmt)
 
-    for r in summary:
-        each = ", ".join(f"{a:.4f}" for a in r["accuracies"])
-        lines.append(
-            f"| {r['model']} | {r['sequence_length'] or 'all words'} "
-            f"| {r['runs']} | {r['accuracy']:.4f} ± {r['accuracy_std']:.4f} "
-            f"| {each} | {number(r['seconds_per_epoch'], '.1f')} "
-            f"| {number(r['peak_memory_mib'], '.0f')} "
-            f"| {number(r['training_memory_mib'], '.0f')} "
-            f"| {r['parameters']:,} |"
-        )
-    return "\n".join(lines)
+    rows = [
+        [
+            r["model"],
+            r["sequence_length"] or "all words",
+            r["runs"],
+            f"{r['accuracy']:.4f} ± {r['accuracy_std']:.4f}",
+            ", ".join(f"{a:.4f}" for a in r["accuracies"]),
+            number(r["seconds_per_epoch"], ".1f"),
+            number(r["peak_memory_mib"], ".0f"),
+            number(r["training_memory_mib"], ".0f"),
+            f"{r['parameters']:,}",
+        ]
+        for r in summary
+    ]
+    return harness.markdown_table(headers, rows, "lrrrlrrrr")
 
 
 def plot(summary, path):
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     figure, axes = plt.subplots(1, 3, figsize=(13, 4))
@@ -386,14 +378,29 @@ def plot(summary, path):
     plt.close(figure)
 
 
+def write_results(args, results):
+    """Writes the table, JSON and PNG of `results`; returns the table."""
+    summary = aggregate(results)
+    report = (
+        f"{harness.backend_name()} backend, {args.epochs} epochs, batch "
+        f"{args.batch_size}, k={args.projected_length}, hidden "
+        f"{args.hidden_dim}, {args.num_layers} layer(s), --compile "
+        f"{args.compile}\n\n" + markdown_table(summary)
+    )
+    harness.write_results(
+        args.out,
+        "classification_quality",
+        report,
+        {"settings": vars(args), "summary": summary, "results": results},
+        lambda path: plot(summary, path),
+    )
+    return report
+
+
 def main(argv=None):
     args = parse_args(argv)
-    if args.worker:
-        return run_worker(args)
-    import keras
-
-    os.makedirs(args.out, exist_ok=True)
-    json_path = os.path.join(args.out, "classification_quality.json")
+    if args.point:
+        return harness.serve_point(train_and_test, args.point)
     results = [bag_of_words(args)]
     runs = [("linformer", p) for p in args.projections]
     runs.append(("transformer", None))
@@ -407,25 +414,10 @@ def main(argv=None):
                 )
                 # Saved after every run, so a long run that is stopped
                 # keeps what it measured.
-                with open(json_path, "w") as file:
-                    json.dump(
-                        {
-                            "settings": vars(args),
-                            "summary": aggregate(results),
-                            "results": results,
-                        },
-                        file,
-                    )
-    summary = aggregate(results)
-    table = markdown_table(summary)
-    print(f"\nBackend: {keras.backend.backend()}, {os.cpu_count()} CPUs, "
-          f"{args.epochs} epochs, batch {args.batch_size}, "
-          f"k={args.projected_length}, hidden {args.hidden_dim}, "
-          f"{args.num_layers} layer(s)\n")
-    print(table)
-    plot(summary, os.path.join(args.out, "classification_quality.png"))
-    print(f"\nWrote {args.out}/classification_quality.json and .png")
+                report = write_results(args, results)
+    print("\n" + report)
+    print(f"Wrote {args.out}/classification_quality.md, .json and .png")
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -16,6 +16,7 @@ Usage:
 python examples/text_classification.py            # trains and saves the preset
 python benchmarks/export_quantization.py          # then this
 python benchmarks/export_quantization.py --preset DIR --data FOLDER
+python benchmarks/export_quantization.py --max-test-examples 32  # smoke test
 ```
 
 Results go to `benchmarks/results/export/` (or `--out`): a markdown table
@@ -25,13 +26,14 @@ Results go to `benchmarks/results/export/` (or `--out`): a markdown table
 
 import argparse
 import importlib.util
-import json
 import os
 import sys
 
 import numpy as np
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+import harness
+
+REPO_ROOT = harness.REPO_ROOT
 BATCH_SIZE = 32
 
 
@@ -61,7 +63,15 @@ def parse_args(argv=None):
         "--out",
         default=os.path.join(REPO_ROOT, "benchmarks", "results", "export"),
     )
-    return parser.parse_args(argv)
+    parser.add_argument(
+        "--max-test-examples",
+        type=int,
+        help="classify only the first this many test documents (a smoke "
+        "test; default: the whole test split)",
+    )
+    args = parser.parse_args(argv)
+    harness.check_positive(parser, args, ("max_test_examples",))
+    return args
 
 
 def tflite_probabilities(path, batches):
@@ -81,6 +91,8 @@ def main(argv=None):
     )
     texts, labels, class_names = example.load_data(example_args)
     test_texts, test_labels = example.stratified_split(texts, labels)[2]
+    test_texts = test_texts[: args.max_test_examples]
+    test_labels = test_labels[: args.max_test_examples]
 
     import keras
     import keras_hub
@@ -148,45 +160,43 @@ def main(argv=None):
             }
         )
     keras_accuracy = results[0]["test_accuracy"]
-    lines = [
-        f"Test split: {len(test_labels)} documents, "
-        f"{len(class_names)} classes.",
-        "",
-        "| model | file size | test accuracy | change vs Keras "
-        "| agreement with Keras | max abs. probability difference |",
-        "|---|---|---|---|---|---|",
+    rows = [
+        [
+            result["model"],
+            "-"
+            if result["size_bytes"] is None
+            else f"{result['size_bytes'] / 1024:.0f} KiB",
+            f"{100 * result['test_accuracy']:.2f}%",
+            f"{100 * (result['test_accuracy'] - keras_accuracy):+.2f} points",
+            f"{100 * result['agreement_with_keras']:.2f}%",
+            f"{result['max_probability_difference']:.2e}",
+        ]
+        for result in results
     ]
-    for result in results:
-        size = result["size_bytes"]
-        lines.append(
-            f"| {result['model']} | "
-            f"{'-' if size is None else f'{size / 1024:.0f} KiB'} | "
-            f"{100 * result['test_accuracy']:.2f}% | "
-            f"{100 * (result['test_accuracy'] - keras_accuracy):+.2f} points | "
-            f"{100 * result['agreement_with_keras']:.2f}% | "
-            f"{result['max_probability_difference']:.2e} |"
-        )
-    table = "\n".join(lines)
-    print(table)
-    with open(os.path.join(args.out, "export_quantization.md"), "w") as file:
-        file.write(table + "\n")
-    with open(os.path.join(args.out, "export_quantization.json"), "w") as file:
-        json.dump(
-            {
-                "preset": args.preset,
-                "test_size": len(test_labels),
-                "results": results,
-            },
-            file,
-            indent=1,
-        )
-    plot(results[1:], os.path.join(args.out, "export_quantization.png"))
+    headers = [
+        "model", "file size", "test accuracy", "change vs Keras",
+        "agreement with Keras", "max abs. probability difference",
+    ]  # fmt: skip
+    report = (
+        f"Test split: {len(test_labels)} documents, {len(class_names)} "
+        "classes.\n\n" + harness.markdown_table(headers, rows, "lrrrrr")
+    )
+    print(report)
+    harness.write_results(
+        args.out,
+        "export_quantization",
+        report,
+        {
+            "preset": args.preset,
+            "benchmark_backend": keras.backend.backend(),
+            "test_size": len(test_labels),
+            "results": results,
+        },
+        lambda path: plot(results[1:], path),
+    )
 
 
 def plot(results, path):
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     names = [result["model"] for result in results]

@@ -11,22 +11,38 @@ The script measures, on one backend:
   512, 2048 and 8192 tokens: a compiled loop of greedy decode steps that
   starts at that position (the throughput of a step does not depend on the
   values in the state, so the states are zeros);
-- training step time at sequence lengths 2048 and 8192 (batch 1).
+- training step time at sequence lengths 2048 and 8192 (batch 1);
+- with `--prefill`, time to first token after a prompt of each context
+  length (batch 1): both models read the prompt in one parallel pass
+  (`LinformerCausalLM.prefill`, GPT-2's `call_with_cache` from index 0), and
+  the Linformer also step by step through its decoding state (a compiled
+  loop of `context` decode steps), as it did before it had prefill.
+
+Each measurement runs in fresh processes (`harness.py`): one per model trains
+and evaluates it; `--processes` processes time each decoding context and
+training length (each the median of its timed calls after two warm-up calls;
+the median process sets the point). `--compile` picks the compiler of the
+decoding loop and of `Model.compile(jit_compile=...)`.
 
     python benchmarks/generation.py                  # KERAS_BACKEND, or TF
     KERAS_BACKEND=jax python benchmarks/generation.py --train-steps 300
+    python benchmarks/generation.py --train-steps 2 --batch-size 2 \
+        --sequence-length 16 --hidden-dim 16 --num-layers 1 --num-heads 2 \
+        --projected-length 4 --chunk-size 4 --vocabulary-size 200 \
+        --contexts 32 --train-lengths 32 --processes 1   # a smoke test
 
-It prints a markdown table and writes `generation.json` and
+It prints a markdown table and writes `generation.md`, `generation.json` and
 `generation.png` into `benchmarks/results/` (or `--out`).
 """
 
 import argparse
-import json
 import os
 import sys
 import time
 
 import numpy as np
+
+import harness
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "examples"))
@@ -37,6 +53,15 @@ from text_generation import token_windows  # noqa: E402
 
 DECODE_STEPS = 64
 SEED = 1337
+LINFORMER = "Linformer (causal)"
+TRANSFORMER = "Transformer (GPT-2)"
+MODELS = (LINFORMER, TRANSFORMER)
+# The options a point's process needs to build its model and data.
+MODEL_OPTIONS = (
+    "train_steps", "batch_size", "sequence_length", "hidden_dim",
+    "num_layers", "num_heads", "projected_length", "chunk_size",
+    "vocabulary_size", "contexts", "train_lengths",
+)  # fmt: skip
 
 
 def parse_args(argv=None):
@@ -59,7 +84,20 @@ def parse_args(argv=None):
     parser.add_argument(
         "--out", default=os.path.join(HERE, "results"), help="output folder"
     )
-    return parser.parse_args(argv)
+    parser.add_argument(
+        "--prefill",
+        action="store_true",
+        help="also time the first token after a prompt of each context",
+    )
+    harness.add_arguments(parser, processes=3, repeats=5, point_seconds=20.0)
+    args = parser.parse_args(argv)
+    harness.check_positive(
+        parser,
+        args,
+        ("train_steps", "batch_size", "sequence_length", "contexts"),
+    )
+    harness.check_positive(parser, args, ("train_lengths", "processes"))
+    return args
 
 
 def bbc_documents():
@@ -72,8 +110,8 @@ def bbc_documents():
     return [" ".join(document.split()) for document in documents]
 
 
-def build_models(vocabulary_size, args):
-    """The two same-size causal LMs, covering the longest context."""
+def build_model(name, vocabulary_size, args):
+    """One of the two same-size causal LMs, covering the longest context."""
     import keras_hub
 
     import keras_linformer
@@ -87,21 +125,21 @@ def build_models(vocabulary_size, args):
         intermediate_dim=4 * args.hidden_dim,
         dropout=0.1,
     )
-    linformer = keras_linformer.models.LinformerCausalLM(
-        keras_linformer.models.LinformerCausalBackbone(
-            max_sequence_length=longest,
-            projected_length=args.projected_length,
-            chunk_size=args.chunk_size,
-            **size,
+    if name == LINFORMER:
+        return keras_linformer.models.LinformerCausalLM(
+            keras_linformer.models.LinformerCausalBackbone(
+                max_sequence_length=longest,
+                projected_length=args.projected_length,
+                chunk_size=args.chunk_size,
+                **size,
+            )
         )
-    )
-    standard = keras_hub.models.GPT2CausalLM(
+    return keras_hub.models.GPT2CausalLM(
         keras_hub.models.GPT2Backbone(max_sequence_length=longest, **size)
     )
-    return {"Linformer (causal)": linformer, "Transformer (GPT-2)": standard}
 
 
-def compile_for_training(model, steps):
+def compile_for_training(model, steps, compile_mode):
     import keras
 
     schedule = keras.optimizers.schedules.CosineDecay(
@@ -110,6 +148,7 @@ def compile_for_training(model, steps):
     model.compile(
         optimizer=keras.optimizers.AdamW(schedule, clipnorm=1.0),
         weighted_metrics=[],
+        jit_compile=harness.keras_jit_compile(compile_mode),
     )
 
 
@@ -127,48 +166,28 @@ def token_data(args):
     return tokenizer.vocabulary_size(), train, validation
 
 
-def perplexities(models, train, validation, args):
-    """Validation perplexity of each model after the same training."""
+def perplexity(name, args):
+    """Validation perplexity of one model after `args.train_steps` steps,
+    and the vocabulary size the tokenizer learned."""
     import keras
 
-    train_x, train_y = train
-    results = {}
-    for name, model in models.items():
-        keras.utils.set_random_seed(SEED)
-        compile_for_training(model, args.train_steps)
-        start = time.time()
-        model.fit(
-            train_x, train_y, batch_size=args.batch_size, epochs=1, verbose=0
-        )
-        loss = model.evaluate(*validation, batch_size=32, verbose=0)
-        loss = loss[0] if isinstance(loss, list) else loss
-        results[name] = float(np.exp(loss))
-        print(
-            f"{name}: validation perplexity {results[name]:.1f} after "
-            f"{args.train_steps} steps ({time.time() - start:.0f} s)",
-            flush=True,
-        )
-    return results
+    keras.utils.set_random_seed(SEED)
+    vocabulary_size, (train_x, train_y), validation = token_data(args)
+    model = build_model(name, vocabulary_size, args)
+    compile_for_training(model, args.train_steps, args.compile)
+    start = time.time()
+    model.fit(train_x, train_y, batch_size=args.batch_size, epochs=1, verbose=0)
+    loss = model.evaluate(*validation, batch_size=32, verbose=0)
+    loss = loss[0] if isinstance(loss, list) else loss
+    return {
+        "perplexity": float(np.exp(loss)),
+        "vocabulary_size": vocabulary_size,
+        "seconds": time.time() - start,
+    }
 
 
-def compiled(function):
-    """`function` compiled with the backend's compiler (eager on torch)."""
-    import keras
-
-    backend = keras.backend.backend()
-    if backend == "jax":
-        import jax
-
-        return jax.jit(function)
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        return tf.function(function, jit_compile=True)
-    return function
-
-
-def decode_cache(model, batch_size, context):
-    """A zero decoding state covering `context + DECODE_STEPS` positions."""
+def decode_cache(model, batch_size, length):
+    """A zero decoding state covering `length` positions."""
     from keras import ops
 
     if hasattr(model, "initial_cache"):
@@ -178,18 +197,19 @@ def decode_cache(model, batch_size, context):
         batch_size,
         backbone.num_layers,
         2,
-        context + DECODE_STEPS,
+        length,
         backbone.num_heads,
         backbone.hidden_dim // backbone.num_heads,
     )
     return ops.zeros(shape, dtype=model.compute_dtype)
 
 
-def decoding(model, context):
-    """Greedy decoding tokens/s from position `context`, and state bytes."""
+def decoding(model, context, compile_mode):
+    """Greedy decoding of `DECODE_STEPS` tokens from position `context`, as
+    a function of no arguments, and the bytes of the decoding state."""
     from keras import ops
 
-    cache = decode_cache(model, 1, context)
+    cache = decode_cache(model, 1, context + DECODE_STEPS)
 
     def decode(token, cache):
         def body(step, state):
@@ -202,50 +222,88 @@ def decoding(model, context):
 
         return ops.fori_loop(0, DECODE_STEPS, body, (token, cache))
 
-    decode = compiled(decode)
+    decode = harness.compiled(decode, compile_mode)
     token = ops.ones((1, 1), dtype="int32")
-    ops.convert_to_numpy(decode(token, cache)[0])  # Compile and warm up.
-    timings = []
-    for _ in range(5):
-        start = time.perf_counter()
-        ops.convert_to_numpy(decode(token, cache)[0])
-        timings.append(time.perf_counter() - start)
     state_bytes = int(np.prod(cache.shape)) * np.dtype("float32").itemsize
-    return DECODE_STEPS / min(timings), state_bytes
+    return lambda: ops.convert_to_numpy(decode(token, cache)[0]), state_bytes
 
 
-def training_step_time(model, length):
-    """Seconds per training step (batch 1) at sequence `length`."""
-    compile_for_training(model, 10)
+def first_token(model, context, compile_mode, prefill):
+    """The first new token after a `context`-token prompt, as a function of
+    no arguments: the prompt read in one parallel pass (`prefill`), or the
+    Linformer's prompt fed one token at a time through its decoding state."""
+    from keras import ops
+
+    def parallel(token_ids):
+        if hasattr(model, "prefill"):
+            logits, _ = model.prefill(token_ids)
+        else:
+            cache = decode_cache(model, 1, context)
+            logits, _, _ = model.call_with_cache(token_ids, cache, 0)
+        return ops.argmax(logits[:, -1], axis=-1)
+
+    def step_by_step(token_ids):
+        def body(index, state):
+            _, cache = state
+            token = ops.slice(token_ids, [0, index], [1, 1])
+            logits, _, cache = model.call_with_cache(token, cache, index)
+            return logits[:, 0], cache
+
+        logits = ops.zeros((1, model.backbone.vocabulary_size))
+        state = (logits, decode_cache(model, 1, context))
+        logits, _ = ops.fori_loop(0, context, body, state)
+        return ops.argmax(logits, axis=-1)
+
+    run = harness.compiled(parallel if prefill else step_by_step, compile_mode)
+    token_ids = np.random.default_rng(0).integers(
+        1, 100, size=(1, context)
+    ).astype("int32")
+    return lambda: ops.convert_to_numpy(run(token_ids))
+
+
+def training_step(model, length, compile_mode):
+    """One training step (batch 1) at sequence `length`, as a function of
+    no arguments."""
+    compile_for_training(model, 10, compile_mode)
     token_ids = np.random.default_rng(0).integers(
         1, 100, size=(1, length)
     ).astype("int32")
     x = {"token_ids": token_ids, "padding_mask": np.ones_like(token_ids)}
-    model.train_on_batch(x, token_ids)  # Compile.
-    timings = []
-    for _ in range(2):
-        start = time.perf_counter()
-        model.train_on_batch(x, token_ids)
-        timings.append(time.perf_counter() - start)
-    return min(timings)
+    return lambda: model.train_on_batch(x, token_ids)
+
+
+def measure_point(point):
+    """One point in this process: a model's perplexity, or the time of its
+    decoding from one context or of its training step at one length."""
+    args = argparse.Namespace(**point)
+    if point["kind"] == "perplexity":
+        return perplexity(args.model, args)
+    model = build_model(args.model, args.learned_vocabulary_size, args)
+    if point["kind"] == "decode":
+        run, state_bytes = decoding(model, args.context, args.compile)
+        return dict(
+            harness.time_calls(run, args.repeats, args.point_seconds),
+            state_bytes=state_bytes,
+        )
+    if point["kind"] == "first_token":
+        run = first_token(model, args.context, args.compile, args.prefill)
+    else:
+        run = training_step(model, args.length, args.compile)
+    return harness.time_calls(run, args.repeats, args.point_seconds)
 
 
 def markdown_table(results):
     names = list(results["perplexity"])
     contexts = results["config"]["contexts"]
     lengths = results["config"]["train_lengths"]
-    rows = [
-        "| | " + " | ".join(names) + " | ratio (Linformer / Transformer) |",
-        "|---|" + "---|" * (len(names) + 1),
-    ]
+    rows = []
 
     def row(label, values, fmt):
+        if values[1] is None:  # Not measured for the Transformer.
+            rows.append([label, fmt.format(values[0]), "", ""])
+            return
         ratio = values[0] / values[1]
-        rows.append(
-            f"| {label} | "
-            + " | ".join(fmt.format(v) for v in values)
-            + f" | {ratio:.2f} |"
-        )
+        rows.append([label, *(fmt.format(v) for v in values), f"{ratio:.2f}"])
 
     row(
         "validation perplexity",
@@ -273,13 +331,22 @@ def markdown_table(results):
             [results["train_step_s"][n][str(length)] for n in names],
             "{:.2f}",
         )
-    return "\n".join(rows)
+    first_token_s = results.get("first_token_s", {})
+    for mode in ("prefill", "step by step"):
+        for context in contexts if first_token_s else ():
+            row(
+                f"time to first token s @ {context} ({mode})",
+                [
+                    first_token_s[n].get(mode, {}).get(str(context))
+                    for n in names
+                ],
+                "{:.3f}",
+            )
+    headers = ["", *names, "ratio (Linformer / Transformer)"]
+    return harness.markdown_table(headers, rows)
 
 
 def plot(results, path):
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     contexts = results["config"]["contexts"]
@@ -319,56 +386,117 @@ def plot(results, path):
     )
     figure.tight_layout()
     figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
+def sweep(args):
+    """Every model's perplexity, decoding speed and training step time, each
+    in fresh processes; the results and every point's raw measurements."""
+    options = {name: getattr(args, name) for name in MODEL_OPTIONS}
+    options["compile"] = args.compile
+    results = {
+        "backend": harness.backend_name(),
+        "config": vars(args),
+        "perplexity": {},
+        "decode_tokens_per_s": {},
+        "state_bytes": {},
+        "train_step_s": {},
+        "points": [],
+    }
+
+    def measure(point, name, timed=True):
+        point = dict(options, **point)
+        if timed:
+            result = harness.time_point(__file__, point, args, name)
+        else:
+            result = harness.run_point(__file__, point, args.timeout)
+        if "error" in result:
+            raise SystemExit(f"{name} failed: {result['error']}")
+        results["points"].append(dict(point, result=result))
+        return result
+
+    for name in MODELS:
+        result = measure(
+            {"kind": "perplexity", "model": name}, name, timed=False
+        )
+        results["perplexity"][name] = result["perplexity"]
+        print(
+            f"{name}: validation perplexity {result['perplexity']:.1f} after "
+            f"{args.train_steps} steps ({result['seconds']:.0f} s)",
+            flush=True,
+        )
+        options["learned_vocabulary_size"] = result["vocabulary_size"]
+    for name in MODELS:
+        results["decode_tokens_per_s"][name] = {}
+        results["state_bytes"][name] = {}
+        for context in args.contexts:
+            result = measure(
+                {"kind": "decode", "model": name, "context": context},
+                f"{name} decoding @ {context}",
+            )
+            speed = DECODE_STEPS / result["seconds"]
+            results["decode_tokens_per_s"][name][str(context)] = speed
+            results["state_bytes"][name][str(context)] = result["state_bytes"]
+            print(
+                f"{name}: decoding @ {context}: {speed:.0f} tokens/s, state "
+                f"{result['state_bytes'] / 2**20:.2f} MiB",
+                flush=True,
+            )
+        if args.prefill:
+            results.setdefault("first_token_s", {})[name] = {}
+        # The Transformer has no step-by-step prompt reading to compare.
+        modes = ((True, "prefill"), (False, "step by step"))
+        for prefill, mode in modes if args.prefill else ():
+            if name == TRANSFORMER and not prefill:
+                continue
+            seconds = results["first_token_s"][name][mode] = {}
+            for context in args.contexts:
+                result = measure(
+                    {
+                        "kind": "first_token",
+                        "model": name,
+                        "context": context,
+                        "prefill": prefill,
+                    },
+                    f"{name} first token @ {context} ({mode})",
+                )
+                seconds[str(context)] = result["seconds"]
+                print(
+                    f"{name}: first token @ {context} ({mode}): "
+                    f"{result['seconds']:.3f} s",
+                    flush=True,
+                )
+        results["train_step_s"][name] = {}
+        for length in args.train_lengths:
+            result = measure(
+                {"kind": "train_step", "model": name, "length": length},
+                f"{name} training step @ {length}",
+            )
+            results["train_step_s"][name][str(length)] = result["seconds"]
+            print(
+                f"{name}: training step @ {length}: {result['seconds']:.2f} s",
+                flush=True,
+            )
+    return results
 
 
 def main(argv=None):
     args = parse_args(argv)
-    import keras
-
-    keras.utils.set_random_seed(SEED)
+    if args.point:
+        return harness.serve_point(measure_point, args.point)
     start = time.time()
-    vocabulary_size, train, validation = token_data(args)
-    models = build_models(vocabulary_size, args)
-    perplexity = perplexities(models, train, validation, args)
-    results = {
-        "backend": keras.backend.backend(),
-        "config": vars(args),
-        "perplexity": perplexity,
-        "decode_tokens_per_s": {},
-        "state_bytes": {},
-        "train_step_s": {},
-    }
-    for name, model in models.items():
-        results["decode_tokens_per_s"][name] = {}
-        results["state_bytes"][name] = {}
-        for context in args.contexts:
-            speed, state_bytes = decoding(model, context)
-            results["decode_tokens_per_s"][name][str(context)] = speed
-            results["state_bytes"][name][str(context)] = state_bytes
-            print(
-                f"{name}: decoding @ {context}: {speed:.0f} tokens/s, "
-                f"state {state_bytes / 2**20:.2f} MiB",
-                flush=True,
-            )
-        results["train_step_s"][name] = {}
-        for length in args.train_lengths:
-            seconds = training_step_time(model, length)
-            results["train_step_s"][name][str(length)] = seconds
-            print(
-                f"{name}: training step @ {length}: {seconds:.2f} s",
-                flush=True,
-            )
+    results = sweep(args)
     results["wall_s"] = time.time() - start
-    os.makedirs(args.out, exist_ok=True)
-    with open(os.path.join(args.out, "generation.json"), "w") as file:
-        json.dump(results, file, indent=1)
-    plot(results, os.path.join(args.out, "generation.png"))
     table = markdown_table(results)
+    harness.write_results(
+        args.out,
+        "generation",
+        table,
+        results,
+        lambda path: plot(results, path),
+    )
     print(table)
-    with open(os.path.join(args.out, "generation.md"), "w") as file:
-        file.write(table + "\n")
-    return results
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -97,16 +97,38 @@ def read_text(path):
         return data.decode("latin-1")
 
 
-def load_folder(folder):
-    """Texts and class names from one sub-folder of .txt files per class."""
-    if not os.path.isdir(folder):
+def load_folder(folder, classes=None):
+    """Texts and class names from one sub-folder of .txt files per class.
+
+    Args:
+        folder: the folder holding the class sub-folders.
+        classes: the sub-folders to read, or `None` for all of them (an
+            aclImdb-style `unsup/` folder of unlabelled texts is not a
+            class: leave it out).
+    """
+    if not os.path.exists(folder):
         raise DataError(f"--data folder {folder!r} does not exist")
-    texts, labels = [], []
-    class_names = sorted(
+    if not os.path.isdir(folder):
+        raise DataError(
+            f"--data {folder!r} is a file, not a folder; --data takes a "
+            "folder with one sub-folder of .txt files per class"
+        )
+    found = sorted(
         name
         for name in os.listdir(folder)
         if os.path.isdir(os.path.join(folder, name))
     )
+    if classes is None:
+        class_names = found
+    else:
+        missing = sorted(set(classes) - set(found))
+        if missing:
+            raise DataError(
+                f"--classes {', '.join(missing)} not found in {folder!r}; "
+                f"its sub-folders are {', '.join(found) or 'none'}"
+            )
+        class_names = sorted(set(classes))
+    texts, labels = [], []
     for name in class_names:
         class_dir = os.path.join(folder, name)
         for file_name in sorted(os.listdir(class_dir)):
@@ -178,8 +200,10 @@ def learn_tokenizer(documents, vocabulary_size, max_documents=500):
     """
     import keras_linformer
 
+    documents = documents[:max_documents]
+    print_vocabulary_step(vocabulary_size, len(documents))
     return keras_linformer.models.LinformerTokenizer.from_corpus(
-        documents[:max_documents], vocabulary_size=vocabulary_size
+        documents, vocabulary_size=vocabulary_size
     )
 
 
@@ -232,6 +256,25 @@ def new_backbone(tokenizer, args):
         projected_length=args.projected_length,
         projection=args.projection,
         dropout=args.dropout,
+    )
+
+
+def comma_separated(text):
+    """An argparse type: a list of non-empty, comma-separated names."""
+    names = [name.strip() for name in text.split(",")]
+    if not all(names):
+        raise argparse.ArgumentTypeError(
+            f"must be comma-separated names, got {text!r}"
+        )
+    return names
+
+
+def print_vocabulary_step(vocabulary_size, documents):
+    """Says what the silent minute of learning a WordPiece vocabulary is."""
+    print(
+        f"Learning a WordPiece vocabulary of up to {vocabulary_size} tokens "
+        f"from {documents} documents (this can take a minute) ...",
+        flush=True,
     )
 
 

@@ -36,7 +36,6 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import DataError  # noqa: E402
 from common import add_optimizer_arguments  # noqa: E402
 from common import check_num_heads  # noqa: E402
 from common import fraction  # noqa: E402

@@ -14,8 +14,9 @@ A WordPiece vocabulary is learned from (up to 500 of) the training
 documents. Documents (BBC
 articles, or the blank-line separated paragraphs of `--text`) are tokenized,
 joined with the end token and cut into windows of `--sequence-length`
-tokens, so every token is a training target. 10% of the documents are held
-out for the validation perplexity. Training uses the classifier's recipe:
+tokens, so every token is a training target; training sees the windows in
+a new order every epoch. 10% of the documents are held out for the
+validation perplexity. Training uses the classifier's recipe:
 AdamW, warmup then cosine decay, gradient clipping and dropout.
 """
 
@@ -154,6 +155,20 @@ def token_windows(tokenizer, documents, sequence_length, max_tokens=None):
     return {"token_ids": x, "padding_mask": np.ones_like(x)}, y
 
 
+def shuffled_batches(x, y, batch_size, seed=SEED):
+    """Batches of the windows `(x, y)`, in a new order every epoch.
+
+    keras-hub tasks turn NumPy inputs into a `tf.data` pipeline that keeps
+    their order (`fit(shuffle=True)` does not apply to it), so the
+    shuffling is part of the pipeline given to `fit()`.
+    """
+    import tensorflow as tf
+
+    dataset = tf.data.Dataset.from_tensor_slices((x, y))
+    dataset = dataset.shuffle(len(y), seed=seed, reshuffle_each_iteration=True)
+    return dataset.batch(batch_size)
+
+
 # === Model ===
 
 
@@ -236,8 +251,7 @@ def run(args):
     )
     start = time.time()
     trainer.fit(
-        *train,
-        batch_size=args.batch_size,
+        shuffled_batches(*train, args.batch_size),
         epochs=args.epochs,
         validation_data=validation,
         verbose=args.verbose,

@@ -2,11 +2,13 @@
 
 from keras_linformer import layers
 from keras_linformer.layers import AttentionPooling1D
+from keras_linformer.layers import CausalLinformerAttention
 from keras_linformer.layers import LinformerAttention
 from keras_linformer.layers import LinformerDecoderBlock
 from keras_linformer.layers import LinformerEncoderBlock
 from keras_linformer.layers import SequenceProjection
 from keras_linformer import models
+from keras_linformer import export
 from keras_linformer.models import LinformerBackbone
 from keras_linformer.models import LinformerByteTokenizer
 from keras_linformer.models import LinformerCausalBackbone

@@ -1,12 +1,23 @@
-"""The one place that knows about the difference between backends."""
+"""The one place that knows about the difference between backends.
+
+Besides two small utilities (`concrete_numpy`, `keras_mask`), this module
+holds the backend performance policy of Linformer attention behind one small
+interface: `plan_attention` says how to run the attention step over the k
+slots (a fused kernel, or queries in blocks), and `softmax` is the softmax
+with the cheap gradient on every backend. Their measurements are in
+`benchmarks/README.md`.
+"""
+
+import dataclasses
 
 import keras
 import numpy as np
 from keras import ops
 
-# The largest float32 logits block that stayed in the cache (see
-# `attention_query_block`).
+# The float32 logits of one block of queries stay in a CPU's last-level
+# cache up to about this size (half a 32 MiB L3, the rest for the operands).
 _CACHED_LOGITS_BYTES = 16 * 2**20
+# Past this many blocks the loop over blocks costs more than the cache saves.
 _MAX_QUERY_BLOCKS = 4
 
 
@@ -33,30 +44,63 @@ def keras_mask(tensor):
     return get_keras_mask(tensor)
 
 
-def has_fused_attention():
-    """Whether `ops.dot_product_attention` runs a fused attention kernel.
+@dataclasses.dataclass(frozen=True)
+class AttentionPlan:
+    """How the attention step runs on this backend.
 
-    PyTorch's scaled-dot-product attention has CPU kernels that never hold
-    the full attention weights, which saves memory over two matmuls. On
-    TensorFlow and JAX (CPU) the op is the same einsum, softmax and einsum
-    that a layer can write itself, in a layout XLA compiles less well.
+    Attributes:
+        fused: bool. Whether to call `ops.dot_product_attention`, which
+            PyTorch runs as a fused kernel that never holds the attention
+            weights.
+        query_block: int or None. How many queries attend at once in the
+            unfused step, or None for all of them.
     """
-    return keras.config.backend() == "torch"
+
+    fused: bool
+    query_block: int | None
+
+
+def plan_attention(
+    num_heads,
+    key_dim,
+    value_dim,
+    projected_length,
+    query_length,
+    weights_needed,
+):
+    """How to run attention of `query_length` queries over k slots.
+
+    Args:
+        num_heads, key_dim, value_dim, projected_length: the attention's
+            sizes.
+        query_length: int, or None (or a symbolic dimension) while tracing.
+        weights_needed: bool. Whether the step needs the attention weights
+            (to return them, or for dropout), which a fused kernel never
+            materializes.
+    """
+    # The fused kernel needs value heads as wide as query/key heads.
+    fused = (
+        keras.config.backend() == "torch"
+        and value_dim == key_dim
+        and not weights_needed
+    )
+    return AttentionPlan(
+        fused=fused,
+        query_block=attention_query_block(
+            num_heads, projected_length, query_length
+        ),
+    )
 
 
 def attention_query_block(num_heads, projected_length, query_length):
     """How many queries attend at once, or None for all of them.
 
-    XLA on CPU writes each op's full output to memory. On JAX, once the
-    float32 `(heads, T, k)` logits outgrow the cache, the softmax runs from
-    memory: on a 2-core EPYC with 32 MiB L3 (k = 256), the attention core
-    took 20% longer per position at T = 8192 than at 4096, and blocks of
-    queries whose logits fill at most 16 MiB kept it flat. Past a few
-    blocks they stop paying: from 16384 on the whole core ran about as fast
-    per position, while 32 blocks made forward+backward 4% slower (T =
-    65536). TensorFlow's XLA measured no gain (-5% to +1%), and PyTorch runs
-    its fused kernel. None too where `query_length` is not a number while
-    tracing (None, or a symbolic export dimension).
+    XLA on CPU writes each op's whole output to memory, so on JAX the softmax
+    runs from memory once the float32 `(heads, T, k)` logits outgrow the
+    cache; blocks of queries whose logits fit keep it in cache, up to
+    `_MAX_QUERY_BLOCKS` blocks. TensorFlow's XLA gains nothing from blocks
+    and PyTorch runs its fused kernel. None too where `query_length` is not
+    a number while tracing.
     """
     if keras.config.backend() != "jax" or not isinstance(query_length, int):
         return None
@@ -73,12 +117,10 @@ def attention_query_block(num_heads, projected_length, query_length):
 def softmax(logits):
     """Softmax over the last axis, with the gradient `y (g - sum(g y))`.
 
-    TensorFlow and PyTorch register that gradient for their softmax. JAX's
-    `jax.nn.softmax` (while the `jax_softmax_custom_jvp` flag is off, its
-    default up to at least JAX 0.10) differentiates through its exp, sum
-    and division instead, which keeps more logits-sized buffers and passes
-    over them: about 4% of a LinformerAttention forward+backward at
-    n = 16384 on CPU.
+    TensorFlow and PyTorch register that gradient for their softmax; JAX's
+    `jax.nn.softmax` (while its `jax_softmax_custom_jvp` flag is off, the
+    default) differentiates through its exp, sum and division instead, which
+    keeps more logits-sized buffers, so on JAX the gradient is given here.
     """
     if keras.config.backend() != "jax":
         return ops.softmax(logits, axis=-1)

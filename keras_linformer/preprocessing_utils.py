@@ -5,12 +5,16 @@ keras-hub tokenizers and preprocessors run inside `tf.data` on every backend
 and return `tf.Tensor`s and `tf.RaggedTensor`s whatever `KERAS_BACKEND` is,
 and `keras.ops` of the JAX and PyTorch backends cannot take those. Layers
 and models keep to `keras.ops`; the few preprocessing steps that must handle
-TensorFlow values directly live here. Backend-specific model computations
-live in `keras_linformer.backend_utils`.
+TensorFlow values directly live here, with the lookup of the special tokens
+(start, end, padding) that lets our preprocessors take any keras-hub
+tokenizer. Backend-specific model computations live in
+`keras_linformer.backend_utils`.
 """
 
 import keras
 import tensorflow as tf
+from keras_hub.tokenizers import ByteTokenizer
+from keras_hub.tokenizers import UnicodeCodepointTokenizer
 
 
 def is_dataset(value):
@@ -74,3 +78,99 @@ def cast_preprocessed(tensor, dtype):
     if isinstance(tensor, tf.Tensor):
         return tf.cast(tensor, dtype)
     return keras.ops.cast(tensor, dtype)
+
+
+# The names each special token goes by in common vocabularies, in the order
+# they are tried: BERT-style first, then SentencePiece/RoBERTa-style.
+SPECIAL_TOKEN_NAMES = {
+    "start_token": ("[CLS]", "<s>", "[BOS]", "<bos>"),
+    "end_token": ("[SEP]", "</s>", "[EOS]", "<eos>"),
+    "pad_token": ("[PAD]", "<pad>"),
+}
+
+
+def set_special_token_arguments(
+    preprocessor, start_token, end_token, pad_token
+):
+    """Checks and stores a preprocessor's `start_token`, `end_token` and
+    `pad_token` arguments: each a non-empty string or `None`."""
+    tokens = {
+        "start_token": start_token,
+        "end_token": end_token,
+        "pad_token": pad_token,
+    }
+    for name, token in tokens.items():
+        if token is not None and not (isinstance(token, str) and token):
+            raise ValueError(
+                f"`{name}` must be a token of the tokenizer's vocabulary (a "
+                f"non-empty string) or `None`. Received: {name}={token!r}"
+            )
+        setattr(preprocessor, name, token)
+
+
+def special_token_arguments(preprocessor):
+    """A preprocessor's `start_token`, `end_token` and `pad_token`, by name
+    (its config entries)."""
+    return {name: getattr(preprocessor, name) for name in SPECIAL_TOKEN_NAMES}
+
+
+def declare_special_tokens(tokenizer, tokens, required, owner):
+    """Finds the start, end and pad tokens of any keras-hub tokenizer.
+
+    Each of `"start_token"`, `"end_token"` and `"pad_token"` is, in order of
+    precedence: the token given in `tokens`; the one the tokenizer declares
+    (`tokenizer.start_token_id`, ..., as keras-hub's model tokenizers do);
+    one of `SPECIAL_TOKEN_NAMES` found in its vocabulary; for byte and
+    codepoint tokenizers, which pad with 0 themselves, id 0 as padding.
+    Tokens found are declared on the tokenizer like keras-hub tokenizers
+    declare theirs, so `tokenizer.end_token_id` (which `CausalLM.generate`
+    stops on) and `tokenizer.special_token_ids` (which detokenizing strips)
+    know them.
+
+    Args:
+        tokenizer: a `keras_hub.tokenizers.Tokenizer` (or keras_nlp's) with
+            its vocabulary set.
+        tokens: dict from the names above to a token string or `None`.
+        required: the names that must be found.
+        owner: string. The preprocessor class name, for error messages.
+
+    Returns:
+        A dict from the names above to token ids, `None` for tokens that
+        were not required and not found.
+
+    Raises:
+        ValueError: if a given token is not in the vocabulary, or a required
+            token is not found.
+    """
+    vocabulary = tokenizer.get_vocabulary()
+    tokenizer_name = type(tokenizer).__name__
+    ids = {}
+    for name, candidates in SPECIAL_TOKEN_NAMES.items():
+        token = tokens.get(name)
+        if token is not None and token not in vocabulary:
+            raise ValueError(
+                f"{owner}: `{name}` is not in the vocabulary of "
+                f"{tokenizer_name}. Received: {name}={token!r}"
+            )
+        if token is None and getattr(tokenizer, f"{name}_id", None) is not None:
+            ids[name] = getattr(tokenizer, f"{name}_id")
+            continue
+        if token is None:
+            token = next((t for t in candidates if t in vocabulary), None)
+        if token is not None:
+            tokenizer._add_special_token(token, name)
+            ids[name] = tokenizer.token_to_id(token)
+        elif name == "pad_token" and isinstance(
+            tokenizer, (ByteTokenizer, UnicodeCodepointTokenizer)
+        ):
+            tokenizer.pad_token_id = ids[name] = 0
+        elif name in required:
+            raise ValueError(
+                f"{owner} needs a {name.replace('_', ' ')}, and "
+                f"{tokenizer_name} has none: it declares no `{name}_id` and "
+                f"its vocabulary holds none of {candidates}. Pass "
+                f"`{name}=` a token of its vocabulary."
+            )
+        else:
+            ids[name] = None
+    return ids

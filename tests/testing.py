@@ -438,3 +438,43 @@ def example_script_stderr_lines(example, argv):
     )
     assert result.returncode == 1
     return result.stderr.strip().splitlines()
+
+
+# === keras-hub and keras_nlp tokenizers users already have (preprocessors) ===
+
+TOKENIZER_WORDS = "the quick brown fox jumps over lazy dog".split()
+TOKENIZER_KINDS = ("word_piece", "byte", "sentence_piece", "bert")
+
+
+def library_tokenizer(kind, library="keras_hub"):
+    """A tiny tokenizer of `library` (`"keras_hub"` or `"keras_nlp"`).
+
+    `"word_piece"`: `WordPieceTokenizer` with `[PAD] [UNK] [CLS] [SEP]` and
+    no `[MASK]`; `"byte"`: `ByteTokenizer`; `"sentence_piece"`: a
+    `SentencePieceTokenizer` trained here (with `<pad> <unk> <s> </s>`);
+    `"bert"`: `BertTokenizer`.
+    """
+    import importlib
+
+    import tensorflow as tf
+
+    module = importlib.import_module(library)
+    special = ["[PAD]", "[UNK]", "[CLS]", "[SEP]"]
+    if kind == "word_piece":
+        return module.tokenizers.WordPieceTokenizer(
+            vocabulary=special + TOKENIZER_WORDS
+        )
+    if kind == "byte":
+        return module.tokenizers.ByteTokenizer()
+    if kind == "sentence_piece":
+        proto = module.tokenizers.compute_sentence_piece_proto(
+            tf.data.Dataset.from_tensor_slices([" ".join(TOKENIZER_WORDS)]),
+            vocabulary_size=len(TOKENIZER_WORDS) + 4,
+            model_type="word",
+        )
+        return module.tokenizers.SentencePieceTokenizer(proto=proto)
+    if kind == "bert":
+        return module.models.BertTokenizer(
+            vocabulary=special + ["[MASK]"] + TOKENIZER_WORDS
+        )
+    raise ValueError(f"Unknown tokenizer kind: {kind!r}")

@@ -11,12 +11,23 @@ import keras
 
 from keras_linformer.export.errors import ExportError
 from keras_linformer.export.model_loading import check_model_path
+from keras_linformer.export.model_loading import read_class_names
+from keras_linformer.export.model_loading import write_class_names
 
 FORMATS = ("saved_model", "tflite")
 TFLITE_FILE_NAME = "model.tflite"
 
 
-def export_model(model_path, format, out, overwrite=False, quantize=False):
+def export_model(
+    model_path,
+    format,
+    out,
+    overwrite=False,
+    quantize=False,
+    include_text=False,
+    class_names=None,
+    verbose=True,
+):
     """Exports a saved keras-linformer model for serving.
 
     The export always runs with the TensorFlow backend. When this process
@@ -27,21 +38,33 @@ def export_model(model_path, format, out, overwrite=False, quantize=False):
     Args:
         model_path: string. A `.keras` file or a local preset folder.
         format: string. `"saved_model"` (a SavedModel folder for TF
-            Serving, with `serving_default` on token ids and, for a
-            classifier with a preprocessor, `classify_text` on strings) or
-            `"tflite"` (a folder holding `model.tflite`, builtin ops only).
+            Serving whose `serving_default` takes token ids and loads with
+            core TensorFlow alone) or `"tflite"` (a folder holding
+            `model.tflite`, builtin ops only).
         out: string. The folder to create.
         overwrite: bool. Whether to replace an existing `out`. Defaults to
             `False`: an existing folder is never touched.
         quantize: bool. Dynamic-range quantization of a TFLite export.
             Defaults to `False`.
+        include_text: bool. Whether a classifier's SavedModel also gets
+            `classify_text` (strings in). Its tokenizer ops come from
+            TensorFlow Text, so such a SavedModel loads only after
+            `import tensorflow_text` and serves only from a TF Serving
+            build that links those ops. Defaults to `False`.
+        class_names: list of strings or `None`. A classifier's class names
+            in class index order: the SavedModel outputs them as `classes`,
+            the `.tflite` file holds them as `class_names.txt`. Defaults to
+            `None`: the `class_names.txt` of a preset folder, if it has one.
+        verbose: bool. Whether to print each step as it starts. Defaults
+            to `True`.
 
     Returns:
         The path of the SavedModel folder or of the `.tflite` file.
 
     Raises:
         ExportError: for a missing model, a model that is not a
-            keras-linformer model, an unsupported format or option, an
+            keras-linformer model or not functional, an unsupported format
+            or option, class names that do not match the model, an
             existing `out` without `overwrite`, or a failed conversion.
 
     Example:
@@ -61,38 +84,85 @@ def export_model(model_path, format, out, overwrite=False, quantize=False):
             "Quantization applies to the 'tflite' format only; received "
             f"format={format!r} with quantize=True."
         )
+    if include_text and format != "saved_model":
+        raise ExportError(
+            "The text signature needs TensorFlow Text ops, which TFLite "
+            "builtins do not include; it applies to the 'saved_model' format "
+            f"only. Received: format={format!r} with include_text=True."
+        )
     check_model_path(model_path)
+    if class_names is None:
+        class_names = read_class_names(model_path)
+    else:
+        class_names = _checked_class_names(class_names)
     out = os.fspath(out)
     if os.path.exists(out) and not overwrite:
         raise ExportError(
             f"Output folder {out!r} already exists; pass --overwrite "
             "(overwrite=True) to replace it."
         )
+    options = dict(
+        quantize=quantize, include_text=include_text, class_names=class_names
+    )
     if keras.backend.backend() == "tensorflow":
-        _export_in_this_process(model_path, format, out, quantize)
+        _export_in_this_process(model_path, format, out, verbose, **options)
     else:
-        _export_in_tensorflow_process(model_path, format, out, quantize)
+        _export_in_tensorflow_process(
+            model_path, format, out, verbose, **options
+        )
     if format == "tflite":
         return os.path.join(out, TFLITE_FILE_NAME)
     return out
 
 
-def _export_in_this_process(model_path, format, out, quantize):
+def _checked_class_names(class_names):
+    if isinstance(class_names, str) or not all(
+        isinstance(name, str) and name.strip() and "\n" not in name
+        for name in class_names
+    ):
+        raise ExportError(
+            "class_names must be a list of non-empty strings without line "
+            f"breaks. Received: class_names={class_names!r}"
+        )
+    return list(class_names)
+
+
+def _export_in_this_process(
+    model_path, format, out, verbose, quantize, include_text, class_names
+):
     from keras_linformer.export.model_loading import load_model
     from keras_linformer.export.saved_model import write_saved_model
     from keras_linformer.export.tflite import write_tflite
 
+    _progress(verbose, f"Loading {model_path} ...")
     model = load_model(model_path)
     with _replaced_folder(out) as staging:
         if format == "saved_model":
-            write_saved_model(model, staging)
+            _progress(verbose, "Writing the SavedModel ...")
+            write_saved_model(model, staging, include_text, class_names)
         else:
-            write_tflite(
-                model, os.path.join(staging, TFLITE_FILE_NAME), quantize
+            _progress(
+                verbose, "Converting to TFLite (builtin ops only) ..."
             )
+            write_tflite(
+                model,
+                os.path.join(staging, TFLITE_FILE_NAME),
+                quantize,
+                class_names,
+            )
+    if class_names is not None:
+        format += f" with {len(class_names)} class names"
+    _progress(verbose, f"Exported {model_path} as {format}: {out}")
 
 
-def _export_in_tensorflow_process(model_path, format, out, quantize):
+def _export_in_tensorflow_process(
+    model_path, format, out, verbose, quantize, include_text, class_names
+):
+    _progress(
+        verbose,
+        f"Exporting in a TensorFlow-backend process (this one uses "
+        f"{keras.backend.backend()}) ...",
+    )
     command = [
         sys.executable,
         "-m",
@@ -106,17 +176,44 @@ def _export_in_tensorflow_process(model_path, format, out, quantize):
     ]
     if quantize:
         command.append("--quantize")
+    if include_text:
+        command.append("--with-text")
+    if not verbose:
+        command.append("--quiet")
     environment = dict(os.environ, KERAS_BACKEND="tensorflow")
-    result = subprocess.run(
-        command, env=environment, capture_output=True, text=True
-    )
-    if result.returncode != 0:
-        lines = [line for line in result.stderr.splitlines() if line.strip()]
-        message = lines[-1] if lines else f"exit status {result.returncode}"
+    with tempfile.TemporaryDirectory() as folder:
+        if class_names is not None:
+            names_path = os.path.join(folder, "class_names.txt")
+            write_class_names(names_path, class_names)
+            command += ["--class-names", names_path]
+        with tempfile.TemporaryFile("w+") as stderr:
+            # Progress lines pass through as they come (also into notebooks);
+            # TensorFlow's log lines on stderr only matter on failure.
+            process = subprocess.Popen(
+                command,
+                env=environment,
+                stdout=subprocess.PIPE,
+                stderr=stderr,
+                text=True,
+            )
+            for line in process.stdout:
+                print(line, end="", flush=True)
+            returncode = process.wait()
+            stderr.seek(0)
+            lines = [
+                line for line in stderr.read().splitlines() if line.strip()
+            ]
+    if returncode != 0:
+        message = lines[-1] if lines else f"exit status {returncode}"
         raise ExportError(
             "Export in the TensorFlow-backend process failed: "
             + message.removeprefix("error: ")
         )
+
+
+def _progress(verbose, message):
+    if verbose:
+        print(message, flush=True)
 
 
 @contextlib.contextmanager

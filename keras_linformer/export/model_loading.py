@@ -9,6 +9,8 @@ from keras_linformer.export.errors import ExportError
 PACKAGE_PREFIX = "keras_linformer>"
 PRESET_CONFIG_FILE = "config.json"
 PRESET_TASK_FILE = "task.json"
+# Written next to a classifier preset by `examples/text_classification.py`.
+CLASS_NAMES_FILE = "class_names.txt"
 
 
 def check_model_path(path):
@@ -75,6 +77,36 @@ def load_model(path):
             )
         return task_cls.from_preset(path)
     return keras_hub.models.Backbone.from_preset(path)
+
+
+def read_class_names(path):
+    """The class names of a preset folder (one per line), or `None`."""
+    names_path = os.path.join(os.fspath(path), CLASS_NAMES_FILE)
+    if not (os.path.isdir(path) and os.path.isfile(names_path)):
+        return None
+    return read_class_names_file(names_path)
+
+
+def read_class_names_file(path):
+    """The class names in a text file, one per line; blank lines skipped."""
+    try:
+        with open(path, encoding="utf-8") as file:
+            names = [line.strip() for line in file if line.strip()]
+    except (OSError, UnicodeDecodeError) as error:
+        raise ExportError(f"Cannot read class names from {path!r}: {error}")
+    if not names:
+        raise ExportError(f"{path!r} holds no class names, one per line.")
+    return names
+
+
+def class_names_text(class_names):
+    """Class names one per line, as `read_class_names_file` reads them."""
+    return "\n".join(class_names) + "\n"
+
+
+def write_class_names(path, class_names):
+    with open(path, "w", encoding="utf-8") as file:
+        file.write(class_names_text(class_names))
 
 
 def _read_json(file_path, model_path):

@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from keras_linformer.layers.masking import large_negative
+from keras_linformer.layers._masking import large_negative
 
 
 @keras.saving.register_keras_serializable(package="keras_linformer")

@@ -1,52 +1,14 @@
-"""Causal Linformer attention: exact attention within a chunk, plus the
-Linformer projection of the finished prefix.
+"""Causal Linformer self-attention, with a fixed-size decoding cache."""
 
-A plain Linformer projection mixes every position, future ones included, into
-each of its k slots, so no mask on the compressed scores makes it causal.
-Here the sequence is cut into chunks of C positions. A query in chunk c
-attends, with one softmax, to
-
-1. the keys/values of its own chunk up to and including itself (exact causal
-   attention), and
-2. k summary slots of everything before chunk c:
-   `S_K[j] = sum_{t < start(c)} M[t, j] K_t` (likewise `S_V` with the value
-   projection), where M is the projection's `(n, k)` matrix: the learned E
-   for `"linear"`, the window indicator for `"mean_pool"` (whose summaries
-   are then divided by the number of positions they hold, a mean).
-
-No term depends on a position after the query, so there is no leakage by
-construction. In training the summaries are an exclusive prefix sum over
-per-chunk contributions: O(n (k + C) d) time per head. Because E and F are
-linear along the sequence, they commute with the key/value dense layers, so
-the summaries are kept in head space (the keys are needed there anyway for
-the exact part). Decoding carries, per layer, the k summaries and the C raw
-keys/values of the current chunk for keys and for values: a state of
-`(batch, 2, k + C, heads, head_dim)` whatever the generated length.
-
-Max pooling and convolutions are not linear along the sequence in head space
-(the convolution weighs input channels), so they have no causal form here.
-"""
-
-import math
-
+import keras
 from keras import ops
 
-from keras_linformer.backend_utils import softmax
-from keras_linformer.layers.masking import large_negative
-
-CAUSAL_PROJECTION_KINDS = ("linear", "mean_pool")
-
-
-def check_causal_projection(kind):
-    """Raises a ValueError for projections that have no causal form."""
-    if kind not in CAUSAL_PROJECTION_KINDS:
-        raise ValueError(
-            f"Causal Linformer attention supports the projections "
-            f"{CAUSAL_PROJECTION_KINDS}: their prefix summaries are linear "
-            "in the keys and can be updated chunk by chunk. Received: "
-            f"projection={kind!r}. Use `causal=False` (and no "
-            "`use_causal_mask`) with it, or one of the supported kinds."
-        )
+from keras_linformer.layers._causal_attention import causal_attention
+from keras_linformer.layers._causal_attention import causal_decode_step
+from keras_linformer.layers._masking import combine_masks
+from keras_linformer.layers._masking import key_mask_from_attention_mask
+from keras_linformer.layers.linformer_attention import LinformerAttention
+from keras_linformer.layers.sequence_projection import check_causal_projection
 
 
 def check_chunk_size(chunk_size, sequence_length):
@@ -63,330 +25,240 @@ def check_chunk_size(chunk_size, sequence_length):
         )
 
 
-def causal_cache_shape(batch_size, projected_length, chunk_size, num_heads,
-                       head_dim):
-    """The fixed shape of one layer's decoding state."""
-    return (
-        batch_size,
-        2,
-        projected_length + chunk_size,
-        num_heads,
-        head_dim,
-    )
+@keras.saving.register_keras_serializable(package="keras_linformer")
+class CausalLinformerAttention(LinformerAttention):
+    """Causal Linformer self-attention in O(n (k + C)) time.
 
-
-def causal_attention(
-    query,
-    key,
-    value,
-    key_projection,
-    value_projection,
-    chunk_size,
-    padding_mask=None,
-    dropout_layer=None,
-    training=None,
-):
-    """Chunked causal attention over a whole sequence (training, scoring).
+    A plain Linformer projection mixes every position, future ones included,
+    into each of its k slots. Here the sequence is cut into chunks of
+    `chunk_size` (C) positions, and a query attends, with one softmax, to
+    the exact keys of its own chunk up to itself and to k summaries of the
+    chunks before it (the Linformer projection of the finished prefix), so
+    it never sees a later position. Decoding carries a fixed-size state of
+    k + C slots per layer instead of a key/value cache that grows with the
+    sequence. Only projections that are linear along the sequence have this
+    form: `"linear"` and `"mean_pool"`.
 
     Args:
-        query, key, value: `(batch, L, heads, d)` tensors in head space, the
-            same position in the same row of all three.
-        key_projection, value_projection: the `SequenceProjection` layers
-            (`"linear"` or `"mean_pool"`) whose matrices summarize the prefix.
-        chunk_size: int. C.
-        padding_mask: optional boolean `(batch, L)`; padded keys are left out.
-        dropout_layer: optional dropout applied to the attention weights.
-        training: whether dropout is active.
+        chunk_size: int. The chunk length C, `1 <= C <= sequence_length`; the
+            decoding state holds k + C slots. Defaults to `projected_length`.
+        **kwargs: the arguments of `LinformerAttention`, with a `projection`
+            that has a causal form.
 
-    Returns:
-        `(output, weights)`: output `(batch, L, heads, d_v)`; weights
-        `(batch, heads, L, k + C)` over the k summary slots then the C
-        positions of the query's own chunk.
-    """
-    batch_size, length = ops.shape(query)[0], ops.shape(query)[1]
-    num_heads, key_dim = ops.shape(query)[2], ops.shape(query)[3]
-    value_dim = ops.shape(value)[3]
-    dtype = query.dtype
-    projected_length = key_projection.projected_length
-    padding = (-length) % chunk_size
-    padded_length = length + padding
+    Call arguments:
+        query, value, key, query_mask, value_mask, key_mask, attention_mask,
+            training, return_attention_scores: as for `LinformerAttention`;
+            `query` and `value` cover the same positions. The attention
+            scores have shape `(batch, num_heads, T, k + C)`: the k
+            summaries, then the C positions of the query's chunk.
+        use_causal_mask: bool. Defaults to `True`; `False` runs the
+            non-causal `LinformerAttention` with the same weights.
+        cache: optional `(batch, 2, k + C, num_heads, key_dim)` decoding
+            state (zeros before the first token, see `cache_shape`). With a
+            cache, `query` and `value` hold the one token at position
+            `cache_update_index`, and the call returns `(output, cache)`.
+        cache_update_index: int or int tensor, the position of that token:
+            a scalar for every row, or `(batch,)`, one position per row.
+        return_cache: bool. If True (a whole sequence, no `cache`), also
+            return the decoding state after each row's real positions, the
+            state that decoding them one by one leaves (prefill). The padding
+            mask must be right padding: each row's real positions first.
+            Returns `(output, cache)`. Defaults to `False`.
 
-    if padding_mask is None:
-        padding_mask = ops.ones((batch_size, length), dtype="bool")
-    padding_mask = ops.pad(
-        ops.cast(padding_mask, "bool"), [[0, 0], [0, padding]],
-        constant_values=False,
+    Example:
+
+    ```python
+    attention = keras_linformer.layers.CausalLinformerAttention(
+        num_heads=4, key_dim=16, sequence_length=1024, projected_length=64
     )
-    chunk_mask = ops.reshape(padding_mask, (batch_size, -1, chunk_size))
+    x = np.random.normal(size=(2, 1024, 64)).astype("float32")
+    outputs = attention(x, x)  # (2, 1024, 64)
+    cache = np.zeros(attention.cache_shape(2), "float32")
+    output, cache = attention(
+        x[:, :1], x[:, :1], cache=cache, cache_update_index=0
+    )
+    # The same state after the first 100 positions, in one parallel pass.
+    outputs, cache = attention(x[:, :100], x[:, :100], return_cache=True)
+    output, cache = attention(
+        x[:, 100:101], x[:, 100:101], cache=cache, cache_update_index=100
+    )
+    ```
 
-    def chunks(x):
-        x = ops.pad(x, [[0, 0], [0, padding], [0, 0], [0, 0]])
-        x = ops.where(_expand(padding_mask, (-1, -1)), x, ops.zeros_like(x))
-        return ops.reshape(
-            x, (batch_size, -1, chunk_size, num_heads, ops.shape(x)[3])
+    References:
+     - [Wang et al., 2020](https://arxiv.org/abs/2006.04768)
+    """
+
+    def __init__(self, *args, chunk_size=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        check_causal_projection(self._key_projection)
+        if chunk_size is not None:
+            check_chunk_size(chunk_size, self.sequence_length)
+        self._chunk_size = chunk_size
+
+    @property
+    def chunk_size(self):
+        """The chunk length C."""
+        return self._chunk_size or self.projected_length
+
+    def cache_shape(self, batch_size):
+        """The fixed shape of the decoding state of `batch_size` rows."""
+        return (
+            batch_size,
+            2,
+            self.projected_length + self.chunk_size,
+            self.num_heads,
+            self.key_dim,
         )
 
-    query_chunks, key_chunks, value_chunks = (
-        chunks(query), chunks(key), chunks(value)
-    )
-    # Real positions before each chunk that each slot covers: zero marks a
-    # slot that summarizes nothing yet (always so for the first chunk).
-    counts = _exclusive_chunk_cumsum(
-        ops.einsum(
-            "bnc,nck->bnk",
-            ops.cast(chunk_mask, dtype),
-            _chunked(
-                _slot_indicator(
-                    key_projection, ops.arange(padded_length), dtype
-                ),
-                chunk_size,
-            ),
+    def call(
+        self,
+        query,
+        value,
+        key=None,
+        query_mask=None,
+        value_mask=None,
+        key_mask=None,
+        attention_mask=None,
+        training=None,
+        return_attention_scores=False,
+        use_causal_mask=True,
+        cache=None,
+        cache_update_index=None,
+        return_cache=False,
+    ):
+        if cache is not None:
+            return self._decode_step(
+                query, value, key, use_causal_mask, cache, cache_update_index
+            )
+        if return_cache:
+            self._check_cache_layout()
+            if return_attention_scores or not use_causal_mask:
+                raise ValueError(
+                    "`return_cache=True` returns the causal decoding state "
+                    "with the output only: it needs use_causal_mask=True and "
+                    "return_attention_scores=False. Received: "
+                    f"use_causal_mask={use_causal_mask}, "
+                    f"return_attention_scores={return_attention_scores}"
+                )
+        if not use_causal_mask:
+            return super().call(
+                query,
+                value,
+                key,
+                query_mask=query_mask,
+                value_mask=value_mask,
+                key_mask=key_mask,
+                attention_mask=attention_mask,
+                training=training,
+                return_attention_scores=return_attention_scores,
+            )
+        if query.shape[1] is not None and value.shape[1] is not None:
+            if query.shape[1] != value.shape[1]:
+                raise ValueError(
+                    "Causal attention is self-attention: `query` and "
+                    "`value` must cover the same positions. Received: "
+                    f"query_shape={tuple(query.shape)}, "
+                    f"value_shape={tuple(value.shape)}"
+                )
+        key = value if key is None else key
+        padding_mask = combine_masks(
+            value_mask,
+            key_mask,
+            None
+            if attention_mask is None
+            else key_mask_from_attention_mask(attention_mask),
         )
-    )
-    key_summary = _prefix_summaries(
-        key_chunks, key_projection, padded_length, chunk_size, counts
-    )
-    value_summary = _prefix_summaries(
-        value_chunks, value_projection, padded_length, chunk_size, counts
-    )
-
-    scale = ops.cast(1.0 / math.sqrt(key_dim), dtype)
-    summary_logits = ops.einsum(
-        "bnqhd,bnkhd->bnhqk", query_chunks, key_summary
-    )
-    local_logits = ops.einsum("bnqhd,bnshd->bnhqs", query_chunks, key_chunks)
-    summary_allowed = _expand(counts > 0, (2, 2))
-    causal = ops.greater_equal(
-        ops.expand_dims(ops.arange(chunk_size), 1),
-        ops.expand_dims(ops.arange(chunk_size), 0),
-    )
-    local_allowed = ops.logical_and(
-        causal, _expand(chunk_mask, (2, 2))
-    )
-    summary_allowed = ops.broadcast_to(
-        summary_allowed,
-        (batch_size, ops.shape(counts)[1], 1, chunk_size, projected_length),
-    )
-    local_allowed = ops.broadcast_to(
-        local_allowed,
-        (batch_size, ops.shape(counts)[1], 1, chunk_size, chunk_size),
-    )
-    weights = _masked_softmax(
-        ops.concatenate([summary_logits, local_logits], axis=-1) * scale,
-        ops.concatenate([summary_allowed, local_allowed], axis=-1),
-    )
-    dropped = weights
-    if dropout_layer is not None:
-        dropped = dropout_layer(weights, training=training)
-    output = ops.einsum(
-        "bnhqk,bnkhd->bnqhd", dropped[..., :projected_length], value_summary
-    ) + ops.einsum(
-        "bnhqs,bnshd->bnqhd", dropped[..., projected_length:], value_chunks
-    )
-    output = ops.reshape(
-        output, (batch_size, padded_length, num_heads, value_dim)
-    )[:, :length]
-    weights = ops.reshape(
-        ops.transpose(weights, (0, 2, 1, 3, 4)),
-        (batch_size, num_heads, padded_length, projected_length + chunk_size),
-    )[:, :, :length]
-    return output, weights
-
-
-def causal_decode_step(
-    query,
-    key,
-    value,
-    cache,
-    index,
-    key_projection,
-    value_projection,
-    chunk_size,
-):
-    """Attention of the token at position `index` through a fixed-size state.
-
-    Args:
-        query, key, value: `(batch, 1, heads, d)` head-space tensors of the
-            token at position `index`.
-        cache: `(batch, 2, k + C, heads, d)` state holding every position
-            before `index`: `cache[:, 0]` keys, `cache[:, 1]` values; the
-            first k slots are the (unnormalized) prefix summaries, the last C
-            the raw keys/values of the current chunk.
-        index: int scalar tensor, the position of the token.
-        key_projection, value_projection, chunk_size: as in
-            `causal_attention`.
-
-    Returns:
-        `(output, cache)`: output `(batch, 1, heads, d)` and the state
-        holding every position up to and including `index`.
-    """
-    dtype = query.dtype
-    projected_length = key_projection.projected_length
-    index = ops.cast(index, "int32")
-    offset = ops.mod(index, chunk_size)
-    start = index - offset
-    # Entering a new chunk folds the finished one into the summaries.
-    fold = ops.logical_and(ops.equal(offset, 0), ops.greater(index, 0))
-    previous_start = ops.maximum(start - chunk_size, 0)
-
-    def update(state, projection, new):
-        summary = state[:, :projected_length]
-        chunk = state[:, projected_length:]
-        matrix = _projection_rows(
-            projection, previous_start, chunk_size, dtype
+        state_lengths = None
+        if return_cache:
+            state_lengths = (
+                ops.full((ops.shape(query)[0],), ops.shape(query)[1], "int32")
+                if padding_mask is None
+                else ops.sum(ops.cast(padding_mask, "int32"), axis=1)
+            )
+        output, scores, cache = causal_attention(
+            self._query_dense(query),
+            self._key_dense(key),
+            self._value_dense(value),
+            self._key_projection,
+            self._value_projection,
+            self.chunk_size,
+            padding_mask=padding_mask,
+            dropout_layer=self._dropout_layer,
+            training=training,
+            state_lengths=state_lengths,
         )
-        if projection.per_head:
-            contribution = ops.einsum("bchd,hck->bkhd", chunk, matrix)
-        else:
-            contribution = ops.einsum("bchd,ck->bkhd", chunk, matrix)
-        summary = ops.where(fold, summary + contribution, summary)
-        chunk = ops.slice_update(
-            chunk, [0, offset, 0, 0], ops.cast(new, chunk.dtype)
+        output = self._output_dense(output)
+        if return_cache:
+            return output, cache
+        return (output, scores) if return_attention_scores else output
+
+    def _decode_step(
+        self, query, value, key, use_causal_mask, cache, cache_update_index
+    ):
+        """The output for the one token at `cache_update_index`, and the
+        state that holds it too."""
+        if not use_causal_mask:
+            raise ValueError(
+                "The decoding cache holds causal self-attention state; it "
+                "cannot be used with `use_causal_mask=False`."
+            )
+        if cache_update_index is None or query.shape[1] != 1:
+            raise ValueError(
+                "A cached call decodes one token: pass `query` and `value` "
+                "of length 1 and its position as `cache_update_index`. "
+                f"Received: query_shape={tuple(query.shape)}, "
+                f"cache_update_index={cache_update_index}"
+            )
+        self._check_cache_layout()
+        key = value if key is None else key
+        output, cache = causal_decode_step(
+            self._query_dense(query),
+            self._key_dense(key),
+            self._value_dense(value),
+            cache,
+            cache_update_index,
+            self._key_projection,
+            self._value_projection,
+            self.chunk_size,
         )
-        return summary, chunk
+        return self._output_dense(output), cache
 
-    key_summary, key_chunk = update(cache[:, 0], key_projection, key)
-    value_summary, value_chunk = update(cache[:, 1], value_projection, value)
-    new_cache = ops.stack(
-        [
-            ops.concatenate([key_summary, key_chunk], axis=1),
-            ops.concatenate([value_summary, value_chunk], axis=1),
-        ],
-        axis=1,
-    )
+    def _check_cache_layout(self):
+        if self.value_dim != self.key_dim:
+            raise ValueError(
+                "The decoding cache stacks keys and values, so it needs "
+                f"value_dim == key_dim. Received: key_dim={self.key_dim}, "
+                f"value_dim={self.value_dim}"
+            )
 
-    counts = _slot_counts(key_projection, start, dtype)  # (k,)
-    norm = _summary_norm(key_projection, counts)
-    keys = ops.concatenate([key_summary * norm, key_chunk], axis=1)
-    values = ops.concatenate([value_summary * norm, value_chunk], axis=1)
-    logits = ops.einsum("bqhd,bshd->bhqs", query, keys) * ops.cast(
-        1.0 / math.sqrt(ops.shape(query)[3]), dtype
-    )
-    allowed = ops.concatenate(
-        [counts > 0, ops.arange(chunk_size) <= offset], axis=0
-    )
-    weights = _masked_softmax(logits, allowed)
-    output = ops.einsum("bhqs,bshd->bqhd", weights, values)
-    return output, new_cache
+    def compute_output_spec(
+        self,
+        query,
+        value,
+        key=None,
+        return_attention_scores=False,
+        use_causal_mask=True,
+        cache=None,
+        return_cache=False,
+        **kwargs,
+    ):
+        output = super().compute_output_spec(query, value, key)
+        if cache is not None:
+            return output, keras.KerasTensor(
+                cache.shape, dtype=self.compute_dtype
+            )
+        if return_cache:
+            return output, keras.KerasTensor(
+                self.cache_shape(query.shape[0]), dtype=self.compute_dtype
+            )
+        if not return_attention_scores:
+            return output
+        slots = self.projected_length
+        if use_causal_mask:
+            slots += self.chunk_size
+        return output, self._scores_spec(query, slots)
 
-
-def _prefix_summaries(chunks, projection, padded_length, chunk_size, counts):
-    """`(batch, chunks, k, heads, d)` summaries of the positions before each
-    chunk, normalized as the projection defines."""
-    matrix = _projection_matrix(projection, chunk_size, chunks.dtype)
-    if projection.per_head:
-        matrix = _chunked(matrix[:, :padded_length], chunk_size)
-        contributions = ops.einsum("bnchd,hnck->bnkhd", chunks, matrix)
-    else:
-        matrix = _chunked(matrix[:padded_length], chunk_size)
-        contributions = ops.einsum("bnchd,nck->bnkhd", chunks, matrix)
-    return _exclusive_chunk_cumsum(contributions) * _summary_norm(
-        projection, counts
-    )
-
-
-def _summary_norm(projection, counts):
-    """Multiplier of the summaries: 1/count for a mean, else 1.
-
-    `counts` is `(..., k)`; the result broadcasts over `(..., k, heads, d)`.
-    """
-    if projection.kind == "mean_pool":
-        return _expand(1.0 / ops.maximum(counts, 1.0), (-1, -1))
-    return ops.ones((), dtype=counts.dtype)
-
-
-def _exclusive_chunk_cumsum(contributions):
-    """Sum over the chunks strictly before each chunk (axis 1).
-
-    Shifting before summing, not subtracting after, keeps a chunk's own
-    contribution out exactly, with no rounding residue.
-    """
-    shifted = ops.concatenate(
-        [ops.zeros_like(contributions[:, :1]), contributions[:, :-1]], axis=1
-    )
-    return ops.cumsum(shifted, axis=1)
-
-
-def _projection_matrix(projection, chunk_size, dtype):
-    """The `(rows, k)` (or per-head `(heads, rows, k)`) position-to-slot
-    weights of whole chunks, zero past the projection's n."""
-    rows = math.ceil(projection.sequence_length / chunk_size) * chunk_size
-    if projection.kind == "mean_pool":
-        return _slot_indicator(projection, ops.arange(rows), dtype)
-    padding = [[0, rows - projection.sequence_length], [0, 0]]
-    if projection.per_head:
-        padding = [[0, 0]] + padding
-    return ops.pad(ops.cast(projection.kernel, dtype), padding)
-
-
-def _projection_rows(projection, start, count, dtype):
-    """`count` rows of the projection matrix from the dynamic `start`.
-
-    Only ever asked for a finished chunk, which lies within n.
-    """
-    if projection.kind == "mean_pool":
-        return _slot_indicator(projection, start + ops.arange(count), dtype)
-    kernel = ops.cast(projection.kernel, dtype)
-    if projection.per_head:
-        return ops.slice(
-            kernel, [0, start, 0],
-            [projection.num_heads, count, projection.projected_length],
-        )
-    return ops.slice(kernel, [start, 0], [count, projection.projected_length])
-
-
-def _slot_indicator(projection, positions, dtype):
-    """`(len(positions), k)`: 1 where a position counts towards a slot.
-
-    A pooling slot holds the positions of its window; a linear slot mixes
-    every position.
-    """
-    if projection.kind != "mean_pool":
-        return ops.ones(
-            (ops.shape(positions)[0], projection.projected_length),
-            dtype=dtype,
-        )
-    window_of_position = positions // projection.window
-    return ops.cast(
-        ops.equal(
-            ops.expand_dims(window_of_position, 1),
-            ops.expand_dims(ops.arange(projection.projected_length), 0),
-        ),
-        dtype,
-    )
-
-
-def _slot_counts(projection, prefix_length, dtype):
-    """`(k,)` number of positions `< prefix_length` each slot holds."""
-    prefix_length = ops.cast(prefix_length, "int32")
-    if projection.kind == "mean_pool":
-        window = projection.window
-        first = ops.arange(projection.projected_length) * window
-        counts = ops.clip(prefix_length - first, 0, window)
-    else:
-        counts = ops.full((projection.projected_length,), prefix_length)
-    return ops.cast(counts, dtype)
-
-
-def _chunked(matrix, chunk_size):
-    """Splits the position axis (second to last) into chunks."""
-    shape = ops.shape(matrix)
-    return ops.reshape(
-        matrix, tuple(shape[:-2]) + (-1, chunk_size, shape[-1])
-    )
-
-
-def _masked_softmax(logits, allowed):
-    """Softmax over the last axis where `allowed` is True, in float32."""
-    dtype = logits.dtype
-    logits = ops.cast(logits, "float32")
-    logits = ops.where(
-        allowed, logits, ops.full((), large_negative("float32"), "float32")
-    )
-    return ops.cast(softmax(logits), dtype)
-
-
-def _expand(x, axes):
-    for axis in axes:
-        x = ops.expand_dims(x, axis)
-    return x
+    def get_config(self):
+        config = super().get_config()
+        config["chunk_size"] = self._chunk_size
+        return config

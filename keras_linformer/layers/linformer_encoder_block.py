@@ -3,8 +3,9 @@
 import keras
 
 from keras_linformer.backend_utils import keras_mask
+from keras_linformer.layers._block_parts import LinformerBlockBase
+from keras_linformer.layers.linformer_attention import LinformerAttention
 from keras_linformer.layers.sequence_projection import SequenceProjection
-from keras_linformer.layers.transformer_block_parts import LinformerBlockBase
 
 
 @keras.saving.register_keras_serializable(package="keras_linformer")
@@ -61,38 +62,28 @@ class LinformerEncoderBlock(LinformerBlockBase):
     """
 
     def build(self, inputs_shape):
-        key_dim = self._head_dim(inputs_shape[-1])
         sequence_length = self.sequence_length
         if sequence_length is None and not isinstance(
             self.projection, SequenceProjection
         ):
-            sequence_length = inputs_shape[1]
-            if sequence_length is None:
-                raise ValueError(
-                    "LinformerEncoderBlock needs `sequence_length` when it is "
-                    f"built on a variable-length shape. Received: "
-                    f"inputs_shape={tuple(inputs_shape)}"
-                )
-        self._self_attention_layer = self._attention_layer(
+            sequence_length = self._static_length(
+                inputs_shape, "sequence_length", "inputs"
+            )
+        (
+            self._self_attention_layer,
+            self._self_attention_layer_norm,
+            self._self_attention_dropout,
+        ) = self._attention_sublayer(
             "self_attention_layer",
-            key_dim,
+            inputs_shape,
+            inputs_shape,
+            LinformerAttention,
             sequence_length=sequence_length,
             projected_length=self.projected_length,
             projection=self.projection,
             parameter_sharing=self.parameter_sharing,
         )
-        self._self_attention_layer.build(inputs_shape, inputs_shape)
-        self._self_attention_layer_norm = self._layer_norm(
-            "self_attention_layer_norm", inputs_shape
-        )
-        self._self_attention_dropout = self._dropout_layer(
-            "self_attention_dropout"
-        )
-        self._feedforward_layer_norm = self._layer_norm(
-            "feedforward_layer_norm", inputs_shape
-        )
-        self._build_feedforward_dense(inputs_shape)
-        self._feedforward_dropout = self._dropout_layer("feedforward_dropout")
+        self._build_feedforward(inputs_shape)
         self.built = True
 
     def call(
@@ -105,31 +96,18 @@ class LinformerEncoderBlock(LinformerBlockBase):
     ):
         if padding_mask is None:
             padding_mask = keras_mask(inputs)
-        residual = inputs
-        x = self._sublayer_input(inputs, self._self_attention_layer_norm)
-        attention = self._self_attention_layer(
-            query=x,
-            value=x,
-            value_mask=padding_mask,
-            attention_mask=attention_mask,
-            training=training,
-            return_attention_scores=return_attention_scores,
-        )
-        if return_attention_scores:
-            x, attention_scores = attention
-        else:
-            x = attention
-        x = self._sublayer_output(
-            x,
-            residual,
+        x, attention_scores = self._attention_residual(
+            inputs,
+            self._self_attention_layer,
             self._self_attention_layer_norm,
             self._self_attention_dropout,
             training,
+            value_mask=padding_mask,
+            attention_mask=attention_mask,
+            return_attention_scores=return_attention_scores,
         )
         x = self._feedforward(x, training)
-        if return_attention_scores:
-            return x, attention_scores
-        return x
+        return (x, attention_scores) if return_attention_scores else x
 
     def compute_output_shape(self, inputs_shape):
         return inputs_shape

@@ -9,6 +9,10 @@ from keras_linformer.layers.validation import check_positive_int
 
 PROJECTION_KINDS = ("linear", "mean_pool", "max_pool", "conv")
 PARAMETER_FREE_KINDS = ("mean_pool", "max_pool")
+# Linear along the sequence in head space, so causal attention can update
+# their prefix summaries chunk by chunk (max pooling is not linear, and a
+# convolution weighs input channels).
+CAUSAL_PROJECTION_KINDS = ("linear", "mean_pool")
 
 
 @keras.saving.register_keras_serializable(package="keras_linformer")
@@ -176,6 +180,70 @@ class SequenceProjection(keras.layers.Layer):
         linear projection called without a padding mask."""
         return mask is None and self.kind == "linear"
 
+    # What causal attention asks of a projection with a causal form; see
+    # `CausalLinformerAttention`.
+
+    def slot_weights(self, positions, dtype):
+        """The position-to-slot matrix M at `positions`, zero past n.
+
+        `positions` is an int tensor of any shape P; the result is `P + (k,)`,
+        or `(num_heads,) + P + (k,)` per head: rows of the learned E for
+        `"linear"`, the window indicator for `"mean_pool"`.
+        """
+        if self.kind == "mean_pool":
+            return self.slot_membership(positions, dtype)
+        inside = positions < self.sequence_length
+        rows = ops.take(
+            ops.cast(self.kernel, dtype),
+            ops.minimum(positions, self.sequence_length - 1),
+            axis=-2,
+        )
+        return ops.where(
+            ops.expand_dims(inside, -1), rows, ops.zeros((), dtype=dtype)
+        )
+
+    def slot_membership(self, positions, dtype):
+        """`P + (k,)` for positions of shape P: 1 where a position counts
+        towards a slot.
+
+        A pooling slot holds the positions of its window; a linear slot
+        mixes every position.
+        """
+        if self.kind != "mean_pool":
+            return ops.ones(
+                tuple(ops.shape(positions)) + (self.projected_length,),
+                dtype=dtype,
+            )
+        return ops.cast(
+            ops.equal(
+                ops.expand_dims(positions // self.window, -1),
+                ops.arange(self.projected_length),
+            ),
+            dtype,
+        )
+
+    def prefix_slot_counts(self, prefix_length, dtype):
+        """`P + (k,)` for prefix lengths of shape P (a scalar or one per
+        row): how many of the positions `< prefix_length` each slot
+        holds."""
+        prefix_length = ops.expand_dims(ops.cast(prefix_length, "int32"), -1)
+        if self.kind == "mean_pool":
+            first = ops.arange(self.projected_length) * self.window
+            counts = ops.clip(prefix_length - first, 0, self.window)
+        else:
+            counts = prefix_length + ops.zeros(
+                (self.projected_length,), "int32"
+            )
+        return ops.cast(counts, dtype)
+
+    def summary_scale(self, counts):
+        """What a sum of slot contributions is multiplied by: 1 / count for
+        a mean, else 1. `counts` is `(..., k)`; so is the result, or a
+        scalar."""
+        if self.kind == "mean_pool":
+            return 1.0 / ops.maximum(counts, 1.0)
+        return ops.ones((), dtype=counts.dtype)
+
     def _linear_slot_mask(self, inputs, mask):
         """A linear slot is empty where its column of the projection puts no
         weight on any real position."""
@@ -298,6 +366,20 @@ class SequenceProjection(keras.layers.Layer):
             }
         )
         return config
+
+
+def check_causal_projection(projection):
+    """Raises a ValueError unless `projection` (a kind or a
+    `SequenceProjection`) has a causal form."""
+    kind = getattr(projection, "kind", projection)
+    if kind not in CAUSAL_PROJECTION_KINDS:
+        raise ValueError(
+            f"Causal Linformer attention supports the projections "
+            f"{CAUSAL_PROJECTION_KINDS}: their prefix summaries are linear "
+            "in the keys and can be updated chunk by chunk. Received: "
+            f"projection={kind!r}. Use `LinformerAttention` (not causal) "
+            "with it, or one of the supported kinds."
+        )
 
 
 def validate_lengths(sequence_length, projected_length):

@@ -1,4 +1,4 @@
-"""Argument checks shared by the layers and models."""
+"""Internal: argument checks shared by the layers and models."""
 
 
 def check_positive_int(name, value):
@@ -14,4 +14,41 @@ def check_dropout(dropout):
     if not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
         raise ValueError(
             f"`dropout` must be in [0, 1). Received: dropout={dropout!r}"
+        )
+
+
+def check_output_shape(output_shape):
+    """`output_shape` (None, an int or a tuple of them) as a tuple or None;
+    raises a ValueError unless its entries are positive ints."""
+    if output_shape is None:
+        return None
+    if isinstance(output_shape, int):
+        output_shape = (output_shape,)
+    output_shape = tuple(output_shape)
+    if not all(isinstance(d, int) and d > 0 for d in output_shape):
+        raise ValueError(
+            "`output_shape` must be a positive int or a tuple of them. "
+            f"Received: output_shape={output_shape}"
+        )
+    return output_shape
+
+
+def check_attention_shapes(layer_name, query_shape, value_shape, key_shape):
+    """Raises a ValueError unless the shapes are `(batch, length, features)`
+    with known features and `key` and `value` have the same length."""
+    for name, shape in (
+        ("query", query_shape),
+        ("value", value_shape),
+        ("key", key_shape),
+    ):
+        if len(shape) != 3 or shape[-1] is None:
+            raise ValueError(
+                f"{layer_name} expects `{name}` of shape (batch, length, "
+                "features) with known features. Received: "
+                f"{name}_shape={tuple(shape)}"
+            )
+    if value_shape[1] != key_shape[1]:
+        raise ValueError(
+            "`key` and `value` must have the same length. Received: "
+            f"value_shape={tuple(value_shape)}, key_shape={tuple(key_shape)}"
         )

@@ -10,10 +10,12 @@ import keras
 from keras.layers import ReversibleEmbedding
 from keras_hub.layers import PositionEmbedding
 
+from keras_linformer.layers.linformer_attention import (
+    BACKBONE_PARAMETER_SHARING as PARAMETER_SHARING,
+)
 from keras_linformer.layers.sequence_projection import SequenceProjection
 from keras_linformer.layers.validation import check_positive_int
 
-PARAMETER_SHARING = ("none", "headwise", "key_value", "layerwise")
 # The constructor arguments both Linformer backbones keep in their configs.
 CONFIG_ARGUMENTS = (
     "vocabulary_size",

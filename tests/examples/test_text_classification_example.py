@@ -52,10 +52,59 @@ def test_split_is_stratified_and_fixed():
         assert np.bincount(part_labels)[0] == np.bincount(part_labels)[1]
 
 
+@pytest.mark.parametrize("class_sizes", [(3, 4, 5), (3, 3), (5, 40)])
+def test_small_classes_split_with_each_class_in_each_part(class_sizes):
+    labels = np.repeat(np.arange(len(class_sizes)), class_sizes)
+    texts = [f"text {i}" for i in range(len(labels))]
+    parts = example.stratified_split(texts, labels)
+    assert sum(len(part_texts) for part_texts, _ in parts) == len(texts)
+    for part_texts, part_labels in parts:
+        assert len(part_texts) == len(part_labels)
+        assert set(part_labels) == set(range(len(class_sizes)))
+
+
+@pytest.mark.parametrize("max_examples", [15, 20, 30])
+def test_max_examples_takes_a_sample_that_splits(max_examples):
+    class_sizes = (3, 5, 40, 60, 100)
+    labels = np.repeat(np.arange(5), class_sizes)
+    texts = [f"text {i}" for i in range(len(labels))]
+    parts = example.stratified_split(texts, labels, max_examples)
+    sampled = np.concatenate([part_labels for _, part_labels in parts])
+    assert len(sampled) == max_examples
+    assert np.bincount(sampled).min() >= 3
+    for _, part_labels in parts:
+        assert set(part_labels) == set(range(5))
+
+
+def test_too_few_max_examples_is_a_one_line_error(tmp_path):
+    folder = write_folder(
+        tmp_path, {name: ["some text"] * 4 for name in "abcde"}
+    )
+    message = example_error_message(
+        example, ["--data", folder, "--max-examples", "10"]
+    )
+    assert "--max-examples 10 is too few for 5 classes" in message
+    assert "at least 15" in message
+
+
+def test_classes_choose_the_sub_folders(tmp_path):
+    folder = write_folder(
+        tmp_path,
+        {"neg": ["bad"] * 3, "pos": ["good"] * 4, "unsup": ["meh"] * 9},
+    )
+    args = example.parse_args(["--data", folder, "--classes", "pos,neg"])
+    _, labels, class_names = example.load_data(args)
+    assert class_names == ["neg", "pos"]
+    assert len(labels) == 7
+
+
 @pytest.mark.parametrize(
     "case, expected",
     [
         ("missing_folder", "does not exist"),
+        ("file_as_folder", "is a file, not a folder"),
+        ("missing_class", "--classes neutral not found"),
+        ("blank_labels", "2 rows with a blank 'label' (first on line 3)"),
         ("one_class", "at least two classes"),
         ("empty_texts", "empty texts"),
         ("csv_columns", "has no column 'text'"),
@@ -65,6 +114,14 @@ def test_split_is_stratified_and_fixed():
 def test_bad_input_ends_with_a_one_line_error(tmp_path, case, expected):
     if case == "missing_folder":
         argv = ["--data", str(tmp_path / "nowhere")]
+    elif case == "file_as_folder":
+        argv = ["--data", write_csv(tmp_path / "d.csv", ["text"], [["x"]])]
+    elif case == "missing_class":
+        folder = write_folder(tmp_path, {"neg": ["x"] * 3, "pos": ["y"] * 3})
+        argv = ["--data", folder, "--classes", "neg,neutral"]
+    elif case == "blank_labels":
+        rows = [["x", "a"], ["y", ""], ["z", "b"], ["w", " "]]
+        argv = ["--csv", write_csv(tmp_path / "d.csv", ["text", "label"], rows)]
     elif case == "one_class":
         argv = ["--data", write_folder(tmp_path, {"only": ["x", "y", "z"]})]
     elif case == "empty_texts":
@@ -86,6 +143,8 @@ def test_bad_input_ends_with_a_one_line_error(tmp_path, case, expected):
         (["--warmup", "1.5"], "must be in [0, 1)"),
         (["--hidden-dim", "10", "--num-heads", "4"], "divisible"),
         (["--data", "a", "--csv", "b"], "not allowed with"),
+        (["--csv", "a", "--classes", "x,y"], "--classes selects sub-folders"),
+        (["--classes", "x,,y"], "comma-separated names"),
     ],
 )
 def test_bad_options_are_usage_errors(capsys, argv, expected):
@@ -128,3 +187,105 @@ def test_trains_on_a_csv_and_saves_a_generic_preset(tmp_path, capsys):
     classifier = keras_hub.models.TextClassifier.from_preset(out)
     assert isinstance(classifier, keras_linformer.LinformerTextClassifier)
     assert classifier.predict([rows[0][0]], verbose=0).shape == (1, 2)
+
+
+def write_bert_preset(folder, words):
+    """A tiny random keras-hub BERT preset with its tokenizer."""
+    vocabulary = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + words
+    keras_hub.models.BertBackbone(
+        vocabulary_size=len(vocabulary),
+        num_layers=1,
+        num_heads=2,
+        hidden_dim=8,
+        intermediate_dim=16,
+        max_sequence_length=16,
+    ).save_to_preset(folder)
+    keras_hub.models.BertTokenizer(
+        vocabulary=vocabulary, lowercase=True
+    ).save_to_preset(folder)
+    return folder
+
+
+def test_fine_tunes_a_converted_bert_backbone(tmp_path, capsys):
+    words = {"0": "market shares bank profit rates", "1": "goal match team cup"}
+    rng = np.random.default_rng(0)
+    rows = [
+        [" ".join(rng.choice(words[str(i % 2)].split(), size=12)), str(i % 2)]
+        for i in range(24)
+    ]
+    path = write_csv(tmp_path / "data.csv", ["text", "label"], rows)
+    bert = write_bert_preset(
+        str(tmp_path / "bert"), " ".join(words.values()).split()
+    )
+    out = str(tmp_path / "model")
+    accuracy = example.main(
+        [
+            "--csv", path, "--out", out, "--epochs", "1",
+            "--backbone", bert, "--sequence-length", "32",
+            "--projected-length", "8", "--batch-size", "8", "--verbose", "0",
+        ]
+    )  # fmt: skip
+    assert 0 <= accuracy <= 1
+    assert "Test accuracy" in capsys.readouterr().out
+    classifier = keras_hub.models.TextClassifier.from_preset(out)
+    backbone = classifier.backbone
+    assert isinstance(backbone, keras_linformer.LinformerBackbone)
+    # 32 positions from BERT's 16, repeated; BERT's segment embedding kept.
+    assert backbone.max_sequence_length == 32
+    assert backbone.num_segments == 2
+    assert isinstance(
+        classifier.preprocessor.tokenizer, keras_hub.models.BertTokenizer
+    )
+    assert classifier.predict([rows[0][0]], verbose=0).shape == (1, 2)
+
+
+def test_a_missing_backbone_is_a_one_line_error(tmp_path):
+    message = example_error_message(
+        example, ["--backbone", str(tmp_path / "nowhere"), "--epochs", "1"]
+    )
+    assert "--backbone" in message and "does not exist" in message
+
+
+def test_one_epoch_curves_show_points_on_integer_epochs():
+    history = {
+        "loss": [0.7],
+        "val_loss": [0.6],
+        "sparse_categorical_accuracy": [0.5],
+        "val_sparse_categorical_accuracy": [0.6],
+    }
+    figure = example.learning_curve_figure(history)
+    figure.canvas.draw()
+    for axis in figure.axes:
+        assert [line.get_marker() for line in axis.get_lines()] == ["o", "o"]
+        ticks = axis.get_xticks()
+        assert np.array_equal(ticks, np.round(ticks))
+
+
+def test_preset_is_saved_when_plotting_fails(tmp_path, capsys, monkeypatch):
+    def no_matplotlib(history, path):
+        raise ImportError("No module named 'matplotlib'")
+
+    monkeypatch.setattr(example, "plot_learning_curves", no_matplotlib)
+    folder = write_folder(
+        tmp_path / "data",
+        {
+            "neg": ["dull slow bad film"] * 4,
+            "pos": ["great fun good film"] * 4,
+            "unsup": ["a film"] * 4,
+        },
+    )
+    out = str(tmp_path / "model")
+    example.main(
+        [
+            "--data", folder, "--classes", "neg,pos", "--out", out,
+            "--epochs", "1", "--sequence-length", "16",
+            "--projected-length", "4", "--vocabulary-size", "40",
+            "--hidden-dim", "8", "--verbose", "0",
+        ]
+    )  # fmt: skip
+    printed = capsys.readouterr().out
+    assert "Learning a WordPiece vocabulary" in printed
+    assert "warning: no learning curves: ImportError" in printed
+    assert os.path.exists(os.path.join(out, "task.json"))
+    with open(os.path.join(out, "class_names.txt")) as file:
+        assert file.read().split() == ["neg", "pos"]

@@ -1,3 +1,4 @@
+import json
 import os
 
 import keras
@@ -5,6 +6,7 @@ import nbformat
 from nbclient import NotebookClient
 
 from tests.testing import REPO_ROOT
+from tests.testing import import_example
 
 NOTEBOOK = os.path.join(REPO_ROOT, "examples", "text_classification.ipynb")
 
@@ -41,3 +43,14 @@ def test_notebook_runs_on_a_tiny_budget(tmp_path, monkeypatch):
     assert "Test accuracy" in outputs
     assert os.path.exists(tmp_path / "preset" / "learning_curve.png")
     assert os.path.exists(tmp_path / "preset" / "task.json")
+    # The notebook trains the command line's model: its defaults, e.g. the
+    # conv projection and attention pooling.
+    defaults = import_example("text_classification").parse_args([])
+    with open(tmp_path / "preset" / "config.json") as file:
+        backbone_config = json.load(file)["config"]
+    with open(tmp_path / "preset" / "task.json") as file:
+        task_config = json.load(file)["config"]
+    assert backbone_config["projection"] == defaults.projection == "conv"
+    assert backbone_config["dropout"] == defaults.dropout
+    assert backbone_config["num_layers"] == defaults.num_layers
+    assert task_config["pooling"] == defaults.pooling == "attention"

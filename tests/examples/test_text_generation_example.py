@@ -1,4 +1,5 @@
 import keras_hub
+import numpy as np
 import pytest
 
 import keras_linformer
@@ -36,6 +37,26 @@ def test_windows_are_next_token_pairs():
     assert x["token_ids"].tolist() == [[2, 5, 6], [5, 3, 2]]
     assert y.tolist() == [[5, 6, 5], [3, 2, 6]]
     assert example.token_windows(tokenizer, ["a"], 8) is None
+
+
+def test_windows_come_in_a_new_order_every_epoch():
+    x = {
+        "token_ids": np.arange(32, dtype="int32").reshape(16, 2),
+        "padding_mask": np.ones((16, 2), "int32"),
+    }
+    y = np.arange(16, dtype="int32")
+    dataset = example.shuffled_batches(x, y, batch_size=4)
+    epochs = [
+        np.concatenate([batch_y.numpy() for _, batch_y in dataset])
+        for _ in range(3)
+    ]
+    for order in epochs:
+        assert sorted(order.tolist()) == list(range(16))
+    assert len({tuple(order) for order in epochs}) == 3
+    batch_x, batch_y = next(iter(dataset))
+    np.testing.assert_array_equal(
+        batch_x["token_ids"].numpy(), x["token_ids"][batch_y.numpy()]
+    )
 
 
 @pytest.mark.parametrize(
@@ -100,6 +121,7 @@ def test_trains_and_saves_a_generic_preset(tmp_path, capsys):
         ]
     )  # fmt: skip
     printed = capsys.readouterr().out
+    assert "Learning a WordPiece vocabulary" in printed
     assert "Validation perplexity:" in printed
     assert "'the team' -> 'the team" in printed
     assert 1 < validation_perplexity < 200

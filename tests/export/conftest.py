@@ -1,8 +1,9 @@
 """Fixtures shared by the export tests.
 
 One small classifier is trained briefly with the current backend and saved
-as a `.keras` file and a preset; each format is exported from it once per
-session (through the TensorFlow-backend subprocess on JAX and PyTorch).
+as a `.keras` file and a preset (with `class_names.txt`, as the example
+writes it); each format is exported from it once per session (through the
+TensorFlow-backend subprocess on JAX and PyTorch).
 """
 
 import types
@@ -20,6 +21,7 @@ from tests.testing import to_numpy
 SEQUENCE_LENGTH = 32
 # (batch size, length): two batch sizes and two sequence lengths.
 TOKEN_SHAPES = ((2, 12), (3, SEQUENCE_LENGTH))
+CLASS_NAMES = ["business", "sport"]
 
 
 def token_batch(batch_size, length, vocabulary_size, seed):
@@ -58,6 +60,8 @@ def trained_classifier(tmp_path_factory):
     preset_path = str(folder / "classifier_preset")
     classifier.save(keras_path)
     classifier.save_to_preset(preset_path)
+    with open(f"{preset_path}/class_names.txt", "w") as file:
+        file.write("\n".join(CLASS_NAMES) + "\n")
     batches = [
         token_batch(batch_size, length, vocabulary_size, seed)
         for seed, (batch_size, length) in enumerate(TOKEN_SHAPES)
@@ -67,6 +71,7 @@ def trained_classifier(tmp_path_factory):
         keras_path=keras_path,
         preset_path=preset_path,
         folder=folder,
+        class_names=CLASS_NAMES,
         batches=batches,
         logits=[
             to_numpy(classifier(batch, training=False)) for batch in batches
@@ -80,9 +85,22 @@ def trained_classifier(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def saved_model_dir(trained_classifier):
+    """The default SavedModel: class names from the preset, no text."""
+    return export_model(
+        trained_classifier.preset_path,
+        format="saved_model",
+        out=trained_classifier.folder / "saved_model",
+    )
+
+
+@pytest.fixture(scope="session")
+def text_saved_model_dir(trained_classifier):
+    """The SavedModel with `classify_text`, class names given explicitly."""
     return export_model(
         trained_classifier.keras_path,
         format="saved_model",
-        out=trained_classifier.folder / "saved_model",
+        out=trained_classifier.folder / "saved_model_text",
+        include_text=True,
+        class_names=trained_classifier.class_names,
     )
 

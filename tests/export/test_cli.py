@@ -7,7 +7,13 @@ import sys
 import keras
 import pytest
 
+from keras_linformer.export import ExportError
+from keras_linformer.export import export_model
 from keras_linformer.export.__main__ import main
+from keras_linformer.export.__main__ import parse_args
+from keras_linformer.export.exporter import FORMATS
+from tests.testing import BACKEND
+from tests.testing import run_in_backend
 
 
 def export_argv(model, format, out, *options):
@@ -58,11 +64,64 @@ def test_folder_that_is_not_a_preset(capsys, tmp_path):
     assert_one_line_error(status, error, "not a Keras preset")
 
 
-def test_unsupported_format(capsys, trained_classifier, tmp_path):
+def test_help_lists_formats(capsys):
+    with pytest.raises(SystemExit) as raised:
+        parse_args(["--help"])
+    assert raised.value.code == 0
+    shown = capsys.readouterr().out
+    for format in FORMATS:
+        assert format in shown
+    assert "--with-text" in shown and "--class-names" in shown
+
+
+def test_unsupported_format_is_a_usage_error(capsys, tmp_path):
+    # Refused while parsing, before the model path is even looked at.
+    with pytest.raises(SystemExit) as raised:
+        parse_args(export_argv(tmp_path / "missing.keras", "onnx", tmp_path))
+    assert raised.value.code == 2
+    error = capsys.readouterr().err
+    assert "invalid choice: 'onnx'" in error
+    assert "saved_model" in error and "tflite" in error
+
+
+def test_unsupported_format_from_python(tmp_path):
+    with pytest.raises(ExportError, match="'onnx'.*saved_model.*tflite"):
+        export_model(tmp_path / "missing.keras", "onnx", tmp_path / "out")
+
+
+def test_text_signature_needs_saved_model(capsys, trained_classifier, tmp_path):
     status, error = run_main(
-        capsys, trained_classifier.keras_path, "onnx", tmp_path / "out"
+        capsys,
+        trained_classifier.keras_path,
+        "tflite",
+        tmp_path / "out",
+        "--with-text",
     )
-    assert_one_line_error(status, error, "'onnx'", "saved_model", "tflite")
+    assert_one_line_error(status, error, "TensorFlow Text", "saved_model")
+
+
+def test_class_names_must_match_the_model(capsys, trained_classifier, tmp_path):
+    names = tmp_path / "names.txt"
+    names.write_text("only one class\n")
+    status, error = run_main(
+        capsys,
+        trained_classifier.keras_path,
+        "saved_model",
+        tmp_path / "out",
+        "--class-names",
+        str(names),
+    )
+    assert_one_line_error(status, error, "1 class names", "2 classes")
+    assert not os.path.exists(tmp_path / "out")
+
+
+def test_export_model_after_import_keras_linformer():
+    printed = run_in_backend(
+        BACKEND,
+        "import keras_linformer\n"
+        "print(keras_linformer.export.export_model.__name__)",
+    )
+    assert printed.strip() == "export_model"
 
 
 def test_quantize_needs_tflite(capsys, trained_classifier, tmp_path):

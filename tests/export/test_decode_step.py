@@ -1,4 +1,5 @@
-"""On-device generation: the exported decode step reproduces `generate()`."""
+"""On-device generation: the exported decode step, with or without the
+exported prefill, reproduces `generate()`."""
 
 import types
 
@@ -87,33 +88,72 @@ def greedy_generate(decode_step, cache_shape):
     return tokens
 
 
+PREFILL_LENGTH = 8  # The prompt, right-padded.
+
+
+def greedy_generate_with_prefill(prefill, decode_step):
+    """Reads the prompt in one prefill call, then decodes step by step."""
+    token_ids = np.zeros((1, PREFILL_LENGTH), "int32")
+    token_ids[0, : len(PROMPT)] = PROMPT
+    outputs = prefill(
+        token_ids=token_ids, padding_mask=(token_ids != 0).astype("int32")
+    )
+    tokens = list(PROMPT) + [int(np.argmax(outputs["logits"][0]))]
+    cache = np.asarray(outputs["cache"])
+    for index in range(len(PROMPT), len(PROMPT) + NEW_TOKENS - 1):
+        outputs = decode_step(
+            token_ids=np.array([[tokens[index]]], "int32"),
+            cache=cache,
+            index=np.array(index, "int32"),
+        )
+        cache = np.asarray(outputs["cache"])
+        tokens.append(int(np.argmax(outputs["logits"][0])))
+    return tokens
+
+
 def test_generation_is_not_trivial(trained_lm):
     # A model that repeats one token would make the comparison weak.
     assert len(set(trained_lm.generated[len(PROMPT) :])) > 10
 
 
-def test_tflite_decode_step_reproduces_generate(trained_lm):
+def test_tflite_prefill_and_decode_step_reproduce_generate(trained_lm):
     path = export_model(
         trained_lm.keras_path, format="tflite", out=trained_lm.folder / "tflite"
     )
-    _, decode_step = tflite_runner(path, "decode_step")
+    interpreter, decode_step = tflite_runner(path, "decode_step")
     assert greedy_generate(decode_step, trained_lm.cache_shape) == (
+        trained_lm.generated
+    )
+    prefill = interpreter.get_signature_runner("prefill")
+    assert greedy_generate_with_prefill(prefill, decode_step) == (
         trained_lm.generated
     )
 
 
-def test_saved_model_decode_step_reproduces_generate(trained_lm):
+def test_saved_model_prefill_and_decode_step_reproduce_generate(trained_lm):
     path = export_model(
         trained_lm.keras_path,
         format="saved_model",
         out=trained_lm.folder / "saved_model",
     )
-    signature = tf.saved_model.load(path).signatures["decode_step"]
 
-    def decode_step(**inputs):
-        outputs = signature(**{k: tf.constant(v) for k, v in inputs.items()})
-        return {name: value.numpy() for name, value in outputs.items()}
+    signatures = tf.saved_model.load(path).signatures
 
+    def runner(name):
+        signature = signatures[name]
+
+        def run(**inputs):
+            outputs = signature(
+                **{k: tf.constant(v) for k, v in inputs.items()}
+            )
+            return {key: value.numpy() for key, value in outputs.items()}
+
+        return run
+
+    decode_step = runner("decode_step")
     assert greedy_generate(decode_step, trained_lm.cache_shape) == (
+        trained_lm.generated
+    )
+    assert greedy_generate_with_prefill(runner("prefill"), decode_step) == (
         trained_lm.generated
     )

@@ -1,6 +1,7 @@
 """TFLite export: builtin ops only, dynamic shapes, outputs close to Keras."""
 
 import os
+import zipfile
 
 import numpy as np
 import pytest
@@ -24,6 +25,12 @@ def tflite_path(trained_classifier):
 def test_overwrite_replaces_folder(tflite_path):
     folder = os.path.dirname(tflite_path)
     assert sorted(os.listdir(folder)) == ["model.tflite"]
+
+
+def test_class_names_from_preset_are_packed(trained_classifier, tflite_path):
+    with zipfile.ZipFile(tflite_path) as archive:
+        names = archive.read("class_names.txt").decode("utf-8").splitlines()
+    assert names == trained_classifier.class_names
 
 
 def test_builtin_ops_only(tflite_path):
@@ -56,6 +63,8 @@ def test_quantized_is_smaller_and_close(trained_classifier, tflite_path):
         quantize=True,
     )
     assert os.path.getsize(quantized_path) < os.path.getsize(tflite_path)
+    # A `.keras` file has no class names unless they are given.
+    assert not zipfile.is_zipfile(quantized_path)
     interpreter, runner = tflite_runner(quantized_path)
     assert not any(
         name.startswith("Flex") for name in tflite_op_names(interpreter)

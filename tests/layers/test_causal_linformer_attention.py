@@ -1,6 +1,8 @@
+import keras
 import numpy as np
 import pytest
 
+from keras_linformer.layers import CausalLinformerAttention
 from keras_linformer.layers import LinformerAttention
 from keras_linformer.layers import SequenceProjection
 from tests.testing import MIXED_PRECISION_POLICIES
@@ -24,8 +26,7 @@ PROJECTIONS_AND_SHARING = [
 
 
 def attention_kwargs(**overrides):
-    """Arguments of a `LinformerAttention` of the sizes above, not causal
-    unless `overrides` say so."""
+    """Arguments of a `LinformerAttention` of the sizes above."""
     kwargs = dict(
         num_heads=HEADS, key_dim=KEY_DIM, sequence_length=N, projected_length=K
     )
@@ -34,10 +35,9 @@ def attention_kwargs(**overrides):
 
 
 def causal_kwargs(projection="linear", sharing="headwise", **overrides):
-    """Arguments of a causal `LinformerAttention` in chunks of `C`."""
+    """Arguments of a `CausalLinformerAttention` in chunks of `C`."""
     kwargs = attention_kwargs(
         chunk_size=C,
-        causal=True,
         projection=projection,
         parameter_sharing=sharing,
     )
@@ -53,7 +53,9 @@ def causal_kwargs(projection="linear", sharing="headwise", **overrides):
 
 
 def causal_layer(projection="linear", sharing="headwise", **overrides):
-    return LinformerAttention(**causal_kwargs(projection, sharing, **overrides))
+    return CausalLinformerAttention(
+        **causal_kwargs(projection, sharing, **overrides)
+    )
 
 
 def random_inputs(seed=0, length=LENGTH):
@@ -66,7 +68,7 @@ def random_inputs(seed=0, length=LENGTH):
 
 def decode(layer, x):
     """Feeds `x` one position at a time through the decoding state."""
-    cache = np.zeros(CACHE_SHAPE, "float32")
+    cache = np.zeros(layer.cache_shape(BATCH), "float32")
     outputs = []
     for index in range(x.shape[1]):
         token = x[:, index : index + 1]
@@ -116,6 +118,74 @@ def test_decoding_matches_parallel_pass(projection, sharing):
     assert tuple(cache.shape) == CACHE_SHAPE
 
 
+# Prompt lengths around the chunk boundaries and across several chunks.
+PROMPT_LENGTHS = np.array([1, C - 1, C, C + 1, 3 * C + 2])
+
+
+def decode_rows(layer, x, lengths):
+    """Each row's decoding state after its first `lengths` positions, fed
+    one position at a time."""
+    cache = np.zeros(layer.cache_shape(len(x)), "float32")
+    states = np.zeros_like(cache)
+    for index in range(max(lengths)):
+        token = x[:, index : index + 1]
+        _, cache = layer(token, token, cache=cache, cache_update_index=index)
+        cache = to_numpy(cache)
+        done = _expand_rows(lengths == index + 1, cache)
+        states = np.where(done, cache, states)
+    return states
+
+
+def _expand_rows(rows, like):
+    return rows.reshape((-1,) + (1,) * (like.ndim - 1))
+
+
+@pytest.mark.parametrize("projection, sharing", PROJECTIONS_AND_SHARING)
+def test_prefill_state_equals_step_by_step_decoding(projection, sharing):
+    layer = causal_layer(projection, sharing)
+    x = np.random.default_rng(4).normal(size=(5, LENGTH, DIM))
+    x = x.astype("float32")
+    # Right padding: each row's prompt first, garbage after it.
+    mask = np.arange(LENGTH) < PROMPT_LENGTHS[:, None]
+    garbage = np.where(mask[..., None], x, 50.0).astype("float32")
+    outputs, state = layer(
+        garbage, garbage, value_mask=mask, return_cache=True
+    )
+    state = to_numpy(state)
+    assert state.shape == layer.cache_shape(5)
+    np.testing.assert_allclose(
+        state, decode_rows(layer, x, PROMPT_LENGTHS), atol=1e-4
+    )
+    full = to_numpy(layer(x, x))
+    np.testing.assert_allclose(
+        np.where(mask[..., None], to_numpy(outputs), 0.0),
+        np.where(mask[..., None], full, 0.0),
+        atol=1e-5,
+    )
+    # Decoding goes on from each row's own length (a per-row index).
+    rows = np.arange(5)
+    for step in range(2):
+        index = PROMPT_LENGTHS + step
+        token = x[rows, index][:, None]
+        output, state = layer(
+            token, token, cache=state, cache_update_index=index
+        )
+        np.testing.assert_allclose(
+            to_numpy(output)[:, 0], full[rows, index], atol=1e-4
+        )
+
+
+def test_prefill_without_padding_mask_reads_every_position():
+    layer = causal_layer()
+    x = random_inputs(seed=6)
+    _, state = layer(x, x, return_cache=True)
+    np.testing.assert_allclose(
+        to_numpy(state),
+        decode_rows(layer, x, np.full(BATCH, LENGTH)),
+        atol=1e-4,
+    )
+
+
 def test_cache_shape_does_not_grow():
     layer = causal_layer()
     _, short_cache = decode(layer, random_inputs(length=3))
@@ -124,17 +194,21 @@ def test_cache_shape_does_not_grow():
     assert tuple(long_cache.shape) == CACHE_SHAPE
 
 
-def test_use_causal_mask_runs_causal_attention():
+def test_use_causal_mask_false_runs_plain_attention_with_the_same_weights():
     causal = causal_layer()
     x = random_inputs()
     expected = to_numpy(causal(x, x))
-    plain = LinformerAttention(**attention_kwargs(chunk_size=C))
+    plain = LinformerAttention(**attention_kwargs())
     plain.build(x.shape, x.shape)
     plain.set_weights(causal.get_weights())
     np.testing.assert_allclose(
-        to_numpy(plain(x, x, use_causal_mask=True)), expected, atol=1e-6
+        to_numpy(causal(x, x, use_causal_mask=False)),
+        to_numpy(plain(x, x)),
+        atol=1e-6,
     )
     assert np.abs(to_numpy(plain(x, x)) - expected).max() > 1e-4
+    with pytest.raises(ValueError, match="CausalLinformerAttention"):
+        plain(x, x, use_causal_mask=True)
 
 
 def test_trailing_padding_is_ignored():
@@ -164,7 +238,7 @@ def test_attention_scores_cover_summaries_and_chunk():
 def test_standard_layer_checks(projection):
     x = random_inputs()
     run_layer_test(
-        LinformerAttention,
+        CausalLinformerAttention,
         causal_kwargs(projection, dropout=0.1),
         {"query": x, "value": x},
         (BATCH, LENGTH, DIM),
@@ -177,7 +251,10 @@ def test_standard_layer_checks(projection):
 def test_mixed_precision(policy):
     x = random_inputs()
     run_mixed_precision_test(
-        LinformerAttention, causal_kwargs(), {"query": x, "value": x}, policy
+        CausalLinformerAttention,
+        causal_kwargs(),
+        {"query": x, "value": x},
+        policy,
     )
 
 
@@ -185,10 +262,11 @@ def test_mixed_precision(policy):
 def test_projections_without_causal_form_are_rejected(projection):
     with pytest.raises(ValueError, match="Causal Linformer attention supports"):
         causal_layer(projection)
-    plain = LinformerAttention(**attention_kwargs(projection=projection))
-    x = random_inputs()
+    shared = SequenceProjection(N, K, kind=projection)
     with pytest.raises(ValueError, match="Causal Linformer attention supports"):
-        plain(x, x, use_causal_mask=True)
+        CausalLinformerAttention(
+            num_heads=HEADS, key_dim=KEY_DIM, projection=shared
+        )
 
 
 @pytest.mark.parametrize("chunk_size", [0, N + 1, 2.5, True])
@@ -203,15 +281,48 @@ def test_bad_cached_calls_are_rejected():
     cache = np.zeros(CACHE_SHAPE, "float32")
     with pytest.raises(ValueError, match="decodes one token"):
         layer(x, x, cache=cache, cache_update_index=0)
+    with pytest.raises(ValueError, match="use_causal_mask=False"):
+        layer(x[:, :1], x[:, :1], cache=cache, cache_update_index=0,
+              use_causal_mask=False)
     with pytest.raises(ValueError, match="causal"):
-        causal_layer(causal="yes")
+        LinformerAttention.from_config(
+            dict(layer.get_config(), causal="yes")
+        )
     with pytest.raises(ValueError, match="same positions"):
         layer(random_inputs(length=4), random_inputs(length=6))
+    with pytest.raises(ValueError, match="return_cache=True"):
+        layer(x, x, return_cache=True, return_attention_scores=True)
+    with pytest.raises(ValueError, match="return_cache=True"):
+        layer(x, x, return_cache=True, use_causal_mask=False)
 
 
 def test_config_keeps_causal_arguments():
     layer = causal_layer()
     config = layer.get_config()
-    assert config["causal"] is True and config["chunk_size"] == C
-    assert LinformerAttention.from_config(config).chunk_size == C
+    assert "causal" not in config and config["chunk_size"] == C
+    assert CausalLinformerAttention.from_config(config).chunk_size == C
     assert causal_layer(chunk_size=None).chunk_size == K
+    assert layer.cache_shape(BATCH) == CACHE_SHAPE
+
+
+def test_configs_saved_with_causal_true_load_as_causal_attention():
+    # What `LinformerAttention(..., causal=True).get_config()` saved before
+    # causal attention became its own layer.
+    saved = dict(causal_layer().get_config(), causal=True)
+    layer = LinformerAttention.from_config(saved)
+    assert type(layer) is CausalLinformerAttention
+    assert layer.chunk_size == C
+    revived = keras.saving.deserialize_keras_object(
+        {
+            "module": "keras_linformer.layers.linformer_attention",
+            "class_name": "LinformerAttention",
+            "config": saved,
+            "registered_name": "keras_linformer>LinformerAttention",
+        }
+    )
+    assert type(revived) is CausalLinformerAttention
+    plain = LinformerAttention.from_config(
+        dict(LinformerAttention(**attention_kwargs()).get_config(),
+             causal=False, chunk_size=None)
+    )
+    assert type(plain) is LinformerAttention

@@ -3,10 +3,11 @@ import numpy as np
 import pytest
 from keras import ops
 
+from keras_linformer import backend_utils
 from keras_linformer.backend_utils import keras_mask
 from keras_linformer.layers import LinformerAttention
 from keras_linformer.layers import SequenceProjection
-from keras_linformer.layers import linformer_attention
+from keras_linformer.layers._attention_step import split_queries
 from keras_linformer.layers.linformer_attention import PARAMETER_SHARING
 from keras_linformer.layers.sequence_projection import PROJECTION_KINDS
 from tests.testing import MIXED_PRECISION_POLICIES
@@ -152,11 +153,11 @@ def test_query_blocks_give_the_same_outputs_scores_and_gradients(
     whole = [to_numpy(x) for x in attend(query, value)]
     whole_gradients = input_gradients(output, query, value)
     # Blocks of 2 queries: 2 + 2 + 1 of the 5.
-    blocks = linformer_attention.split_queries(ops.ones((1, 5, 2, 3)), 2)
+    blocks = split_queries(ops.ones((1, 5, 2, 3)), 2)
     assert [block.shape[1] for block in blocks] == [2, 2, 1]
     requests = []
     monkeypatch.setattr(
-        linformer_attention,
+        backend_utils,
         "attention_query_block",
         lambda *args: requests.append(args) or 2,
     )

@@ -95,6 +95,61 @@ def test_decoding_matches_parallel_pass(with_encoder):
     assert tuple(cache.shape) == (BATCH, 2, K + C, HEADS, DIM // HEADS)
 
 
+@pytest.mark.parametrize("projection", ["linear", "mean_pool"])
+def test_cross_attention_cache_gives_the_same_decoding(projection):
+    block = LinformerDecoderBlock(**block_kwargs(projection=projection))
+    x = random_inputs(seed=2)
+    encoder = random_inputs(1, ENCODER_LENGTH)
+    # Padding leaves some cross-attention slots empty.
+    encoder_mask = np.arange(ENCODER_LENGTH) < np.array([[ENCODER_LENGTH], [3]])
+    block(x, encoder, encoder_padding_mask=encoder_mask)
+    cross_cache = block.compute_cross_attention_cache(encoder, encoder_mask)
+    caches = [np.zeros(block.cache_shape(BATCH), "float32")] * 2
+    for index in range(6):
+        token = x[:, index : index + 1]
+        without, caches[0] = block(
+            token,
+            encoder,
+            encoder_padding_mask=encoder_mask,
+            self_attention_cache=caches[0],
+            self_attention_cache_update_index=index,
+        )
+        # The cache stands for the encoder and its mask.
+        cached, caches[1] = block(
+            token,
+            encoder * 0.0,
+            cross_attention_cache=cross_cache,
+            self_attention_cache=caches[1],
+            self_attention_cache_update_index=index,
+        )
+        np.testing.assert_allclose(
+            to_numpy(cached), to_numpy(without), atol=1e-6
+        )
+
+
+def test_prefill_passes_the_self_attention_state_through():
+    block = LinformerDecoderBlock(**block_kwargs())
+    x = random_inputs(seed=3)
+    lengths = np.array([C + 1, LENGTH])
+    mask = np.arange(LENGTH) < lengths[:, None]
+    outputs, state = block(
+        x, decoder_padding_mask=mask, return_self_attention_cache=True
+    )
+    cache = np.zeros(block.cache_shape(BATCH), "float32")
+    for index in range(C + 1):
+        _, cache = block(
+            x[:, index : index + 1],
+            self_attention_cache=cache,
+            self_attention_cache_update_index=index,
+        )
+    np.testing.assert_allclose(
+        to_numpy(state)[0], to_numpy(cache)[0], atol=1e-4
+    )
+    np.testing.assert_allclose(
+        to_numpy(outputs)[1], to_numpy(block(x))[1], atol=1e-6
+    )
+
+
 def test_padding_mask_hides_trailing_padding():
     block = LinformerDecoderBlock(**block_kwargs())
     x = random_inputs()
@@ -165,6 +220,8 @@ def test_bad_arguments_and_calls_are_rejected():
     block(random_inputs())
     with pytest.raises(ValueError, match="without cross-attention"):
         block(random_inputs(), random_inputs(1, ENCODER_LENGTH))
+    with pytest.raises(ValueError, match="without cross-attention"):
+        block.compute_cross_attention_cache(random_inputs(1, ENCODER_LENGTH))
     cache = np.zeros(block.cache_shape(BATCH), "float32")
     with pytest.raises(ValueError, match="use_causal_mask=False"):
         block(

@@ -67,6 +67,11 @@ def checkpoint_folder(preset):
     if preset == MINILM:
         return minilm_folder()
     if not os.path.isdir(preset):
+        if "://" not in preset and os.sep in preset:
+            raise ValueError(
+                f"The checkpoint folder {preset!r} does not exist; pass a "
+                f"folder, a keras-hub preset name or {MINILM!r}."
+            )
         return preset
     files = set(os.listdir(preset))
     if TOKENIZER_FILE not in files or VOCABULARY_FILE in files:

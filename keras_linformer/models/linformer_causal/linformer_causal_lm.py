@@ -29,11 +29,13 @@ class LinformerCausalLM(CausalLM):
     the sequence, each layer keeps k prefix summaries and the C raw
     keys/values of the current chunk for keys and for values, one tensor of
     shape `(batch, num_layers, 2, k + C, num_heads, head_dim)`
-    (`initial_cache(batch_size)`), whatever `max_length` is. The prompt is
-    read through the same state one token at a time, so generation uses one
-    code path. `decode_step(token_ids, cache, index)` is the single decoding
-    step to export: one token per row in, next-token logits and the new state
-    out.
+    (`initial_cache(batch_size)`), whatever `max_length` is. `prefill` reads
+    a whole prompt in one parallel pass and returns that state after it;
+    `generate()` prefills the shortest prompt of the batch, then the sampler
+    continues one token at a time. `decode_step(token_ids, cache, index)` is
+    the single decoding step to export: one token per row in, next-token
+    logits and the new state out. `score()` gives per-token logits or losses
+    of whole sequences, as keras-hub's GPT-2 does.
 
     `keras_hub.models.CausalLM.from_preset(directory)` loads a preset saved
     with `save_to_preset` once `keras_linformer` is imported.
@@ -104,30 +106,31 @@ class LinformerCausalLM(CausalLM):
                 `cache_update_index`.
             cache: float tensor `(batch, num_layers, 2, k + C, num_heads,
                 head_dim)` holding every earlier position.
-            cache_update_index: int or int scalar tensor, the position.
+            cache_update_index: int or int tensor, the position: a scalar
+                for every row, or `(batch,)`, one position per row (rows
+                prefilled to different lengths).
 
         Returns:
             `(logits, hidden_states, cache)`: logits `(batch, 1, vocabulary)`,
             the final hidden states `(batch, 1, hidden_dim)` and the state
             that also holds this position.
         """
-        backbone = self.backbone
-        tokens = backbone.token_embedding(token_ids)
-        positions = backbone.position_embedding(
-            tokens, start_index=cache_update_index
+        positions = ops.broadcast_to(
+            ops.cast(cache_update_index, "int32"), (ops.shape(token_ids)[0],)
         )
-        x = backbone.embeddings_add((tokens, positions))
-        x = backbone.embeddings_dropout(x)
+        x = self._embeddings(token_ids, ops.expand_dims(positions, 1))
         caches = []
-        for index, transformer_layer in enumerate(backbone.transformer_layers):
+        for index, transformer_layer in enumerate(
+            self.backbone.transformer_layers
+        ):
             x, layer_cache = transformer_layer(
                 x,
                 self_attention_cache=cache[:, index],
-                self_attention_cache_update_index=cache_update_index,
+                self_attention_cache_update_index=positions,
             )
             caches.append(layer_cache)
-        hidden_states = backbone.layer_norm(x)
-        logits = backbone.token_embedding(hidden_states, reverse=True)
+        hidden_states = self.backbone.layer_norm(x)
+        logits = self.backbone.token_embedding(hidden_states, reverse=True)
         return logits, hidden_states, ops.stack(caches, axis=1)
 
     def decode_step(self, token_ids, cache, index):
@@ -136,9 +139,10 @@ class LinformerCausalLM(CausalLM):
         Args:
             token_ids: int32 `(batch, 1)`, the token at position `index`.
             cache: `(batch, num_layers, 2, k + C, num_heads, head_dim)` state
-                of every earlier position (`initial_cache` before position 0).
+                of every earlier position (`initial_cache` before position 0,
+                or from `prefill`).
             index: int32 scalar, the position, `0 <= index <
-                max_sequence_length`.
+                max_sequence_length`; or `(batch,)`, one position per row.
 
         Returns:
             `(logits, cache)`: next-token logits `(batch, vocabulary)` and the
@@ -146,6 +150,162 @@ class LinformerCausalLM(CausalLM):
         """
         logits, _, cache = self.call_with_cache(token_ids, cache, index)
         return ops.squeeze(logits, axis=1), cache
+
+    def prefill(self, token_ids, padding_mask=None):
+        """Reads whole prompts in one parallel pass.
+
+        Returns what `decode_step` over the prompt tokens one by one gives,
+        in O(prompt length) work that runs in parallel: the logits at every
+        position and the decoding state after each row's prompt, from which
+        `decode_step` continues at each row's prompt length.
+
+        Args:
+            token_ids: int `(batch, length)`, each row's prompt first.
+            padding_mask: optional bool or int `(batch, length)`, True at
+                each row's prompt positions, which come first (right
+                padding); rows may differ in length. Defaults to every
+                position.
+
+        Returns:
+            `(logits, cache)`: logits `(batch, length, vocabulary)` (those
+            at padded positions mean nothing) and the `(batch, num_layers, 2,
+            k + C, num_heads, head_dim)` state after each row's prompt.
+
+        Example:
+
+        ```python
+        logits, cache = causal_lm.prefill(token_ids, padding_mask)
+        lengths = ops.sum(ops.cast(padding_mask, "int32"), axis=1)
+        next_token = ops.argmax(
+            ops.take_along_axis(
+                logits, ops.reshape(lengths - 1, (-1, 1, 1)), axis=1
+            )[:, 0],
+            axis=-1,
+        )
+        logits, cache = causal_lm.decode_step(
+            ops.expand_dims(next_token, 1), cache, lengths
+        )
+        ```
+        """
+        hidden_states, cache = self._forward(
+            token_ids, padding_mask, return_cache=True
+        )
+        return self.backbone.token_embedding(hidden_states, reverse=True), cache
+
+    def score(
+        self,
+        token_ids,
+        padding_mask=None,
+        scoring_mode="logits",
+        layer_intercept_fn=None,
+        target_ids=None,
+    ):
+        """Scores whole sequences, as `keras_hub.models.GPT2CausalLM.score`.
+
+        Args:
+            token_ids: int `(batch, length)`, the sequences to score, e.g.
+                the output of `generate()` after `generate_preprocess`.
+            padding_mask: optional bool or int `(batch, length)`, True at
+                real positions. Defaults to every position.
+            scoring_mode: string. `"logits"` for the logits of every
+                position, `"loss"` for the per-token cross-entropy against
+                `target_ids`. Defaults to `"logits"`.
+            layer_intercept_fn: optional function `(x, index) -> x` applied
+                to the embeddings (index -1, before dropout) and to the
+                output of each decoder block (index 0, 1, ...), for
+                interpretability; it must return a tensor of the same shape.
+            target_ids: int `(batch, length)`, the token each position
+                predicts (usually `token_ids` shifted left by one); needed
+                for `"loss"`.
+
+        Returns:
+            Logits `(batch, length, vocabulary)` in `"logits"` mode, or the
+            per-token loss `(batch, length)` in `"loss"` mode.
+
+        Example:
+
+        ```python
+        target_ids = keras.ops.roll(token_ids, shift=-1, axis=1)
+        losses = causal_lm.score(
+            token_ids, padding_mask, scoring_mode="loss", target_ids=target_ids
+        )
+        ```
+        """
+        if scoring_mode not in ("logits", "loss"):
+            raise ValueError(
+                "`scoring_mode` must be 'logits' or 'loss'. Received: "
+                f"scoring_mode={scoring_mode!r}"
+            )
+        if scoring_mode == "loss" and target_ids is None:
+            raise ValueError(
+                "scoring_mode='loss' needs the predicted tokens: pass "
+                "`target_ids` of the shape of `token_ids`. Received: "
+                "target_ids=None"
+            )
+        hidden_states, _ = self._forward(
+            token_ids, padding_mask, layer_intercept_fn=layer_intercept_fn
+        )
+        logits = self.backbone.token_embedding(hidden_states, reverse=True)
+        if scoring_mode == "logits":
+            return logits
+        per_token_loss = keras.losses.SparseCategoricalCrossentropy(
+            from_logits=True, reduction=None
+        )
+        return per_token_loss(target_ids, logits)
+
+    def _embeddings(self, token_ids, positions=None):
+        """Token plus position embeddings, as the backbone sums them; at
+        `positions` (int, the shape of `token_ids`) or from position 0."""
+        backbone = self.backbone
+        tokens = backbone.token_embedding(token_ids)
+        return backbone.embeddings_add(
+            (tokens, backbone.position_embedding(tokens, positions=positions))
+        )
+
+    def _forward(
+        self,
+        token_ids,
+        padding_mask=None,
+        layer_intercept_fn=None,
+        return_cache=False,
+    ):
+        """The backbone's pass over whole sequences, step by step: the final
+        hidden states, and the decoding state after each row's real
+        positions (`return_cache`) or None."""
+        if padding_mask is None:
+            padding_mask = ops.ones_like(token_ids, dtype="bool")
+        if layer_intercept_fn is None:
+            layer_intercept_fn = lambda x, unused_index: x  # noqa: E731
+        backbone = self.backbone
+        x = layer_intercept_fn(self._embeddings(token_ids), -1)
+        x = backbone.embeddings_dropout(x)
+        caches = []
+        for index, transformer_layer in enumerate(backbone.transformer_layers):
+            x = transformer_layer(
+                x,
+                decoder_padding_mask=padding_mask,
+                return_self_attention_cache=return_cache,
+            )
+            if return_cache:
+                x, layer_cache = x
+                caches.append(layer_cache)
+            x = layer_intercept_fn(x, index)
+        cache = ops.stack(caches, axis=1) if return_cache else None
+        return backbone.layer_norm(x), cache
+
+    def generate(
+        self, inputs, max_length=None, stop_token_ids="auto", strip_prompt=False
+    ):
+        # keras-hub reads the end token off the tokenizer before it
+        # preprocesses; our preprocessor declares it there when built.
+        if self.preprocessor is not None and not self.preprocessor.built:
+            self.preprocessor.build(None)
+        return super().generate(
+            inputs,
+            max_length=max_length,
+            stop_token_ids=stop_token_ids,
+            strip_prompt=strip_prompt,
+        )
 
     def generate_step(self, inputs, stop_token_ids=None):
         """A compilable generation function for one batch of inputs.
@@ -168,11 +328,22 @@ class LinformerCausalLM(CausalLM):
                 "'top_k', 'top_p', 'random' or 'beam'."
             )
         token_ids, padding_mask = inputs["token_ids"], inputs["padding_mask"]
-        batch_size = ops.shape(token_ids)[0]
+        # The sampler starts at the shortest prompt's length, reading its
+        # last token, so prefill the positions before that one (every row
+        # has at least the start token).
+        index = ops.min(ops.sum(ops.cast(padding_mask, "int32"), axis=-1))
+        prefilled = ops.broadcast_to(
+            ops.expand_dims(ops.arange(ops.shape(token_ids)[1]) < index - 1, 0),
+            ops.shape(token_ids),
+        )
+        _, cache = self._forward(token_ids, prefilled, return_cache=True)
 
         def next(prompt, cache, index):
             position = index - 1
-            token = ops.slice(prompt, [0, position], [batch_size, 1])
+            # The beam sampler repeats prompt and cache for each beam, so the
+            # rows come from the prompt it passes, not from `inputs`.
+            rows = ops.shape(prompt)[0]
+            token = ops.slice(prompt, [0, position], [rows, 1])
             logits, hidden_states, cache = self.call_with_cache(
                 token, cache, position
             )
@@ -182,14 +353,13 @@ class LinformerCausalLM(CausalLM):
                 cache,
             )
 
-        # Every row starts with at least one token (the start token); the
-        # sampler keeps prompt tokens where `padding_mask` is set, so reading
-        # from position 0 feeds each prompt through the state.
+        # The sampler keeps prompt tokens where `padding_mask` is set, so the
+        # longer prompts go on through the state one token at a time.
         token_ids = self.sampler(
             next=next,
             prompt=token_ids,
-            cache=self.initial_cache(batch_size),
-            index=1,
+            cache=cache,
+            index=index,
             mask=padding_mask,
             stop_token_ids=stop_token_ids,
             model=self,

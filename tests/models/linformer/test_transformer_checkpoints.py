@@ -60,3 +60,8 @@ def test_a_vocabulary_with_gaps_is_rejected(tmp_path, cache):
     )
     with pytest.raises(ValueError, match="does not number"):
         checkpoint_folder(folder)
+
+
+def test_a_missing_folder_is_rejected(tmp_path):
+    with pytest.raises(ValueError, match="does not exist"):
+        checkpoint_folder(str(tmp_path / "nowhere"))

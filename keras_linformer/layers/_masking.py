@@ -1,4 +1,4 @@
-"""Mask helpers shared by the Linformer layers."""
+"""Internal: mask helpers shared by the Linformer layers."""
 
 from keras import ops
 
@@ -15,8 +15,9 @@ def slot_bias(slot_mask, dtype):
     into an additive logit bias.
 
     The bias has shape `(batch, 1, 1, k)` or `(batch, heads, 1, k)` to
-    broadcast over heads and queries. A large finite negative, not -inf, keeps rows with no valid slot
-    finite (they become a uniform average) on every backend.
+    broadcast over heads and queries. A large finite negative, not -inf,
+    keeps rows with no valid slot finite (they become a uniform average) on
+    every backend.
     """
     bias = ops.where(
         slot_mask,
@@ -62,7 +63,7 @@ def key_mask_from_attention_mask(attention_mask):
                 "sequence, so it can only apply masks that are the same for "
                 "every query (padding masks). Pass a padding mask "
                 "(`value_mask`/`key_mask`, a Keras mask, or an attention mask "
-                "whose rows are equal), or use `causal=True` for causal "
-                "attention."
+                "whose rows are equal), or `CausalLinformerAttention` for "
+                "causal attention."
             )
     return key_mask

@@ -1,16 +1,12 @@
-"""Arguments, sublayers and config shared by the Linformer blocks."""
+"""Internal: arguments, sublayers and config shared by the Linformer
+blocks."""
 
 import keras
 from keras import ops
+from keras_hub.src.utils.keras_utils import clone_initializer
 
-from keras_linformer.layers.linformer_attention import LinformerAttention
 from keras_linformer.layers.validation import check_dropout
 from keras_linformer.layers.validation import check_positive_int
-
-
-def clone_initializer(initializer):
-    """A fresh copy, so sublayers do not draw identical initial values."""
-    return initializer.__class__.from_config(initializer.get_config())
 
 
 class LinformerBlockBase(keras.layers.Layer):
@@ -66,11 +62,25 @@ class LinformerBlockBase(keras.layers.Layer):
             )
         return head_dim
 
-    def _attention_layer(self, name, head_dim, **kwargs):
-        """A `LinformerAttention` sublayer with the block's shared settings."""
-        return LinformerAttention(
+    def _static_length(self, shape, argument, name):
+        """The static length of a `(batch, length, dim)` shape, or an error
+        that asks for `argument`."""
+        if shape[1] is None:
+            raise ValueError(
+                f"{type(self).__name__} needs `{argument}` when it is built "
+                f"on a variable-length {name} shape. Received: {name}_shape="
+                f"{tuple(shape)}"
+            )
+        return shape[1]
+
+    def _attention_sublayer(
+        self, name, query_shape, value_shape, attention_class, **kwargs
+    ):
+        """A built attention layer with the block's shared settings (`kwargs`
+        add to them), and the layer norm and dropout around it."""
+        attention = attention_class(
             num_heads=self.num_heads,
-            key_dim=head_dim,
+            key_dim=self._head_dim(query_shape[-1]),
             dropout=self.dropout,
             kernel_initializer=clone_initializer(self.kernel_initializer),
             bias_initializer=clone_initializer(self.bias_initializer),
@@ -78,6 +88,10 @@ class LinformerBlockBase(keras.layers.Layer):
             name=name,
             **kwargs,
         )
+        attention.build(query_shape, value_shape)
+        prefix = name.removesuffix("_layer")
+        layer_norm = self._layer_norm(f"{prefix}_layer_norm", query_shape)
+        return attention, layer_norm, self._dropout_layer(f"{prefix}_dropout")
 
     def _layer_norm(self, name, shape):
         layer = keras.layers.LayerNormalization(
@@ -91,27 +105,55 @@ class LinformerBlockBase(keras.layers.Layer):
             rate=self.dropout, dtype=self.dtype_policy, name=name
         )
 
-    def _build_feedforward_dense(self, inputs_shape):
-        """Builds the two feedforward dense layers for `inputs_shape`."""
-        self._feedforward_intermediate_dense = keras.layers.Dense(
+    def _build_feedforward(self, inputs_shape):
+        """Builds the feedforward dense layers, layer norm and dropout."""
+        self._feedforward_layer_norm = self._layer_norm(
+            "feedforward_layer_norm", inputs_shape
+        )
+        self._feedforward_intermediate_dense = self._dense(
             self.intermediate_dim,
+            "feedforward_intermediate_dense",
             activation=self.activation,
-            kernel_initializer=clone_initializer(self.kernel_initializer),
-            bias_initializer=clone_initializer(self.bias_initializer),
-            dtype=self.dtype_policy,
-            name="feedforward_intermediate_dense",
         )
         self._feedforward_intermediate_dense.build(inputs_shape)
-        self._feedforward_output_dense = keras.layers.Dense(
-            inputs_shape[-1],
-            kernel_initializer=clone_initializer(self.kernel_initializer),
-            bias_initializer=clone_initializer(self.bias_initializer),
-            dtype=self.dtype_policy,
-            name="feedforward_output_dense",
+        self._feedforward_output_dense = self._dense(
+            inputs_shape[-1], "feedforward_output_dense"
         )
         self._feedforward_output_dense.build(
             tuple(inputs_shape[:-1]) + (self.intermediate_dim,)
         )
+        self._feedforward_dropout = self._dropout_layer("feedforward_dropout")
+
+    def _dense(self, units, name, activation=None):
+        return keras.layers.Dense(
+            units,
+            activation=activation,
+            kernel_initializer=clone_initializer(self.kernel_initializer),
+            bias_initializer=clone_initializer(self.bias_initializer),
+            dtype=self.dtype_policy,
+            name=name,
+        )
+
+    def _attention_residual(
+        self, x, attention, layer_norm, dropout, training, value=None, **kwargs
+    ):
+        """An attention sublayer (self-attention unless `value` is given)
+        with its normalization, dropout and residual connection.
+
+        `kwargs` go to `attention`. Returns the new `x`, and the attention's
+        second output (scores or a cache) or None.
+        """
+        residual = x
+        x = self._sublayer_input(x, layer_norm)
+        value = x if value is None else value
+        outputs = attention(query=x, value=value, training=training, **kwargs)
+        extra = None
+        if isinstance(outputs, tuple):
+            outputs, extra = outputs
+        x = self._sublayer_output(
+            outputs, residual, layer_norm, dropout, training
+        )
+        return x, extra
 
     def _sublayer_input(self, x, layer_norm):
         """The input of a sublayer: normalized first, or as it is."""

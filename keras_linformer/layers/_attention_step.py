@@ -1,0 +1,78 @@
+"""Internal: the attention step of `LinformerAttention`, softmax attention of
+the queries over the k key/value slots, run as the backend plan says."""
+
+from keras import ops
+
+from keras_linformer.backend_utils import softmax
+
+
+def attend(
+    query,
+    key,
+    value,
+    bias,
+    scale,
+    plan,
+    dropout_layer,
+    training=None,
+    return_weights=False,
+):
+    """Attention of `(batch, T, heads, d)` queries over `(batch, k, heads,
+    d)` keys and values.
+
+    Args:
+        query, key, value: the heads.
+        bias: None, or an additive logit bias broadcastable to
+            `(batch, heads, T, k)` that masks empty slots.
+        scale: float. The logit scale, `1 / sqrt(d)`.
+        plan: the `backend_utils.AttentionPlan` to follow.
+        dropout_layer: the dropout applied to the attention weights.
+        training: whether dropout is active.
+        return_weights: bool. Whether to return the weights too.
+
+    Returns:
+        `(output, weights)`: output `(batch, T, heads, d_v)`; weights
+        `(batch, heads, T, k)`, or None unless `return_weights`.
+    """
+    if plan.fused:
+        output = ops.dot_product_attention(
+            query, key, value, bias=bias, scale=scale
+        )
+        return output, None
+    # Heads-first batched matmuls, scaling the n x d queries rather than
+    # the n x k logits: XLA gives this layout the fewest copies.
+    key = ops.transpose(key, (0, 2, 3, 1))
+    value = ops.transpose(value, (0, 2, 1, 3))
+    scale = ops.cast(scale, query.dtype)
+    outputs, weights = [], []
+    # Queries attend independently, so blocks of them give the same result
+    # while their logits stay in cache.
+    for block in split_queries(query, plan.query_block):
+        block = ops.transpose(block, (0, 2, 1, 3)) * scale
+        logits = ops.matmul(block, key)
+        if bias is not None:
+            logits = logits + bias
+        block_weights = ops.cast(
+            softmax(ops.cast(logits, "float32")), block.dtype
+        )
+        dropped = dropout_layer(block_weights, training=training)
+        output = ops.matmul(dropped, value)
+        outputs.append(ops.transpose(output, (0, 2, 1, 3)))
+        weights.append(block_weights)
+    output = _concatenate(outputs, axis=1)
+    if not return_weights:
+        return output, None
+    return output, _concatenate(weights, axis=2)
+
+
+def split_queries(query, block_length):
+    """`(batch, T, heads, d)` queries in blocks of `block_length` positions
+    (the last one shorter), or all in one when `block_length` is None."""
+    length = query.shape[1]
+    if block_length is None or length <= block_length:
+        return [query]
+    return ops.split(query, list(range(block_length, length, block_length)), 1)
+
+
+def _concatenate(blocks, axis):
+    return blocks[0] if len(blocks) == 1 else ops.concatenate(blocks, axis)
