@@ -148,11 +148,11 @@ def causal_attention(
     dropped = weights
     if dropout_layer is not None:
         dropped = dropout_layer(weights, training=training)
+    # `ops.split`, not `[..., :k]`: an ellipsis slice is not a TFLite builtin.
+    to_summary, to_chunk = ops.split(dropped, [projected_length], axis=-1)
     output = ops.einsum(
-        "bnhqk,bnkhd->bnqhd", dropped[..., :projected_length], value_summary
-    ) + ops.einsum(
-        "bnhqs,bnshd->bnqhd", dropped[..., projected_length:], value_chunks
-    )
+        "bnhqk,bnkhd->bnqhd", to_summary, value_summary
+    ) + ops.einsum("bnhqs,bnshd->bnqhd", to_chunk, value_chunks)
     output = ops.reshape(
         output, (batch_size, padded_length, num_heads, value_dim)
     )[:, :length]

@@ -251,9 +251,9 @@ class SequenceProjection(keras.layers.Layer):
         if mask is None:
             shape = (ops.shape(inputs)[0],) + heads + (self.projected_length,)
             return ops.ones(shape, dtype="bool")
-        length = ops.shape(inputs)[1]
         used = ops.cast(
-            ops.not_equal(self.kernel[..., :length, :], 0), inputs.dtype
+            ops.not_equal(self._kernel_rows(ops.shape(inputs)[1]), 0),
+            inputs.dtype,
         )
         real = ops.cast(mask, inputs.dtype)
         if self.per_head:
@@ -262,15 +262,21 @@ class SequenceProjection(keras.layers.Layer):
             weights = ops.matmul(real, used)
         return weights > 0
 
-    def _project_linear(self, inputs):
-        length = ops.shape(inputs)[1]
-        kernel = ops.cast(self.kernel, inputs.dtype)
+    def _kernel_rows(self, length):
+        """The linear kernel's rows for the first `length` positions.
+
+        Sliced without an ellipsis, which is not a TFLite builtin."""
         if self.per_head:
-            kernel = kernel[:, :length, :]
+            return self.kernel[:, :length, :]
+        return self.kernel[:length, :]
+
+    def _project_linear(self, inputs):
+        kernel = ops.cast(self._kernel_rows(ops.shape(inputs)[1]), inputs.dtype)
+        if self.per_head:
             return ops.einsum("bshc,hsk->bkhc", inputs, kernel)
         # E^T X as a broadcast matmul: the backends run it as one GEMM,
         # faster than the einsum (which some lower with extra transposes).
-        return ops.matmul(ops.transpose(kernel[:length, :]), inputs)
+        return ops.matmul(ops.transpose(kernel), inputs)
 
     def _project_windows(self, inputs, mask):
         """Pools or convolves fixed windows of `self.window` positions."""
