@@ -173,14 +173,35 @@ def transformer_classifier(linformer, num_classes, dropout):
 def train_and_test(point):
     """Trains one classifier on the split and tests it; the run's result."""
     import keras
-    import tensorflow as tf
 
     args = argparse.Namespace(**point)
-    (train, validation, test), num_classes = load_split(args)
+    (train, _, test), num_classes = load_split(args)
     options = training_args(args, args.sequence_length)
     keras.utils.set_random_seed(args.seed)
     linformer = example.build_classifier(train[0], num_classes, options)
-    preprocessor = linformer.preprocessor
+    if args.model == "linformer":
+        model = keras.Model(linformer.inputs, linformer.outputs)
+    else:
+        model = transformer_classifier(linformer, num_classes, options.dropout)
+    result = fit_and_test(
+        model, linformer.preprocessor, train, test, options, args
+    )
+    result.update(
+        model=model_name(args.model, args.projection),
+        sequence_length=args.sequence_length,
+    )
+    return result
+
+
+def fit_and_test(model, preprocessor, train, test, options, args):
+    """Trains `model` on `train` with the example's optimizer recipe and
+    tests it: accuracy, seconds per epoch, memory and parameters.
+
+    The texts are tokenized once up front, so epochs time the model alone.
+    `args` gives `batch_size`, `epochs`, `seed` and `compile`.
+    """
+    import keras
+    import tensorflow as tf
 
     def tokenized(texts, labels, shuffle=False):
         dataset = tf.data.Dataset.from_tensor_slices((texts, labels))
@@ -189,14 +210,9 @@ def train_and_test(point):
             dataset = dataset.shuffle(64, seed=args.seed)
         return dataset.prefetch(tf.data.AUTOTUNE)
 
-    # Tokenized once up front, so epochs time the model alone.
     train_data = tokenized(*train, shuffle=True)
     for _ in train_data:
         pass
-    if args.model == "linformer":
-        model = keras.Model(linformer.inputs, linformer.outputs)
-    else:
-        model = transformer_classifier(linformer, num_classes, options.dropout)
     model.compile(
         optimizer=example.make_optimizer(len(train[1]), options),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
@@ -221,14 +237,13 @@ def train_and_test(point):
         )
     _, accuracy = model.evaluate(tokenized(*test), verbose=0)
     return {
-        "model": model_name(args.model, args.projection),
-        "sequence_length": args.sequence_length,
         "seed": args.seed,
         "accuracy": float(accuracy),
         "seconds_per_epoch": statistics.median(epoch_times[1:] or epoch_times),
         "peak_memory_mib": memory.peak_rss_mb,
         "training_memory_mib": memory.peak_mb,
         "parameters": int(model.count_params()),
+        "train_texts": len(train[1]),
     }
 
 

@@ -1,42 +1,38 @@
 """Pretrained vs from-scratch Linformer classifiers on BBC News.
 
-On the fixed-seed stratified split and training recipe of
-`benchmarks/classification_quality.py` (the example's split, AdamW with
-warmup and cosine decay, attention pooling), compares, with all training
-labels and with a stratified `--label-fraction` of them:
+On the split and training recipe of `benchmarks/classification_quality.py`
+(the example's fixed-seed stratified split, AdamW with warmup and cosine
+decay, attention pooling), compares, with all training labels and with a
+stratified fraction of them (`--label-fractions`):
 
-- `scratch`: today's default, a small Linformer trained from random weights;
+- `scratch`: the example's default, a small Linformer from random weights;
 - `minilm-linformer`: all-MiniLM-L6-v2 converted with
-  `LinformerBackbone.from_transformer` at each `--sequence-lengths` n
-  (positions repeated beyond 512) and `--projected-length` k;
+  `LinformerBackbone.from_transformer` at n (positions repeated beyond 512)
+  and `--projected-length` k;
 - `minilm-full`: the unconverted keras-hub MiniLM (full attention) with the
-  same pooling and head, at 512 (at longer n only timed: `--timing-batches`);
+  same pooling and head; beyond its 512 positions, the same network with
+  a repeated position table, as the conversion builds it;
 - `bag-of-words`: TF-IDF + logistic regression on the full texts.
 
-Prints a markdown table of test accuracy, seconds per epoch and peak memory,
-and writes `pretrained_classification.json` and `.png` to `--out`. Each
-neural run is a fresh process. `--rows` picks rows (e.g.
-`minilm-linformer:512`), `--max-train` caps the training texts, and
-`--timing-batches N` times N training batches instead of training (the
-accuracy is then not measured).
+Each neural run is a fresh process (`harness.py`). Prints a markdown table
+of test accuracy, seconds per epoch and peak memory, and writes
+`pretrained_classification.md`, `.json` and `.png` to `--out`. `--rows`
+picks rows (`MODEL:N`); `--max-train` caps the training texts (for timing
+the long rows in less time: seconds per epoch are on the texts trained).
 
-    KERAS_BACKEND=tensorflow python benchmarks/pretrained_classification.py
+    KERAS_BACKEND=jax python benchmarks/pretrained_classification.py \
+        --rows scratch:512 minilm-linformer:512 --label-fractions 0.1
 """
 
 import argparse
-import json
 import os
-import subprocess
-import sys
-import time
+import statistics
 
 import numpy as np
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-
-import classification_quality as quality  # noqa: E402
-from classification_quality import example  # noqa: E402
+import classification_quality as quality
+import harness
+from classification_quality import example
 
 NEURAL_MODELS = ("scratch", "minilm-linformer", "minilm-full")
 DEFAULT_ROWS = (
@@ -71,18 +67,21 @@ def parse_args(argv=None):
         "--max-train", type=int, default=None, help="cap the training texts"
     )
     parser.add_argument(
-        "--timing-batches",
-        type=int,
-        default=None,
-        help="time this many training batches instead of training",
+        "--out", default=os.path.join(quality.HERE, "results"), help="outputs"
     )
-    parser.add_argument(
-        "--out", default=os.path.join(HERE, "results"), help="JSON and PNG"
+    harness.add_arguments(parser)
+    args = parser.parse_args(argv)
+    for row in args.rows:
+        model, _, length = row.partition(":")
+        if model not in NEURAL_MODELS or not length.isdigit():
+            parser.error(
+                f"--rows: {row!r} is not MODEL:N with MODEL in "
+                f"{', '.join(NEURAL_MODELS)}"
+            )
+    harness.check_positive(
+        parser, args, ("epochs", "batch_size", "projected_length")
     )
-    parser.add_argument("--worker", help=argparse.SUPPRESS)
-    parser.add_argument("--seed", type=int, help=argparse.SUPPRESS)
-    parser.add_argument("--label-fraction", type=float, help=argparse.SUPPRESS)
-    return parser.parse_args(argv)
+    return args
 
 
 def labelled_split(label_fraction, max_train, seed=example.SPLIT_SEED):
@@ -111,24 +110,25 @@ def labelled_split(label_fraction, max_train, seed=example.SPLIT_SEED):
 # === One neural run (in its own process) ===
 
 
-def options_for(args, model, sequence_length):
-    """The example's options: its recipe, with a backbone for MiniLM."""
+def options_for(point, model):
+    """The example's options: its own model for `scratch`, the converted
+    MiniLM with k = `projected_length` otherwise; the same recipe."""
     argv = [
-        "--sequence-length", str(sequence_length),
-        "--projected-length", str(min(args.projected_length, sequence_length)),
-        "--projection", args.projection,
-        "--epochs", str(args.epochs),
-        "--batch-size", str(args.batch_size),
+        "--sequence-length", str(point.sequence_length),
+        "--epochs", str(point.epochs),
+        "--batch-size", str(point.batch_size),
     ]  # fmt: skip
     if model != "scratch":
-        argv += ["--backbone", "minilm"]
+        k = min(point.projected_length, point.sequence_length)
+        argv += ["--backbone", "minilm", "--projected-length", str(k)]
+        argv += ["--projection", point.projection]
     return example.parse_args(argv)
 
 
 def full_attention_classifier(num_classes, sequence_length, options):
     """The keras-hub MiniLM itself (full attention) with the Linformer
-    classifier's pooling and head; beyond its 512 positions, the same sizes
-    with random weights (for timing)."""
+    classifier's pooling and head; beyond its 512 positions, its position
+    table repeated, as `from_transformer` does."""
     import keras
     import keras_hub
 
@@ -141,9 +141,16 @@ def full_attention_classifier(num_classes, sequence_length, options):
 
     source, tokenizer = load_transformer("minilm")
     if sequence_length > source.max_sequence_length:
-        config = source.get_config()
-        config["max_sequence_length"] = sequence_length
-        source = keras_hub.models.BertBackbone.from_config(config)
+        longer = keras_hub.models.BertBackbone.from_config(
+            dict(source.get_config(), max_sequence_length=sequence_length)
+        )
+        for target, weights in zip(longer.weights, source.weights):
+            weights = keras.ops.convert_to_numpy(weights)
+            if tuple(target.shape) != weights.shape:  # the position table
+                repeats = -(-target.shape[0] // weights.shape[0])
+                weights = np.tile(weights, (repeats, 1))[: target.shape[0]]
+            target.assign(weights)
+        source = longer
     token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
     padding_mask = keras.Input(shape=(None,), dtype="int32", name="padding_mask")
     hidden = source(
@@ -162,148 +169,106 @@ def full_attention_classifier(num_classes, sequence_length, options):
     return model, tokenizer
 
 
-def run_worker(args):
+def train_and_test(point):
+    """Trains one row's classifier on its labelled split; its result."""
     import keras
-    import tensorflow as tf
 
     import keras_linformer
 
-    model_name, sequence_length = args.worker.split(":")
-    sequence_length = int(sequence_length)
+    args = argparse.Namespace(**point)
     (train, _, test), num_classes = labelled_split(
         args.label_fraction, args.max_train
     )
-    options = options_for(args, model_name, sequence_length)
+    options = options_for(args, args.model)
     keras.utils.set_random_seed(args.seed)
-    if model_name == "minilm-full":
+    if args.model == "minilm-full":
         model, tokenizer = full_attention_classifier(
-            num_classes, sequence_length, options
+            num_classes, args.sequence_length, options
         )
         preprocessor = keras_linformer.LinformerTextClassifierPreprocessor(
-            tokenizer, sequence_length=sequence_length
+            tokenizer, sequence_length=args.sequence_length
         )
     else:
         classifier = example.build_classifier(train[0], num_classes, options)
         preprocessor = classifier.preprocessor
         model = keras.Model(classifier.inputs, classifier.outputs)
-
-    def tokenized(texts, labels, shuffle=False):
-        dataset = tf.data.Dataset.from_tensor_slices((texts, labels))
-        dataset = dataset.batch(args.batch_size).map(preprocessor).cache()
-        if shuffle:
-            dataset = dataset.shuffle(64, seed=args.seed)
-        return dataset.prefetch(tf.data.AUTOTUNE)
-
-    train_data = tokenized(*train, shuffle=True)
-    for _ in train_data:
-        pass
-    model.compile(
-        optimizer=example.make_optimizer(len(train[1]), options),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=["sparse_categorical_accuracy"],
+    result = quality.fit_and_test(
+        model, preprocessor, train, test, options, args
     )
-    batches = -(-len(train[1]) // args.batch_size)
-    epoch_times = []
-
-    class EpochTimer(keras.callbacks.Callback):
-        def on_epoch_begin(self, epoch, logs=None):
-            self.start = time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):
-            epoch_times.append(time.perf_counter() - self.start)
-
-    accuracy = None
-    with quality.PeakMemory() as memory:
-        if args.timing_batches:
-            # One compiling epoch of one batch, then the timed batches,
-            # scaled to a full epoch.
-            model.fit(train_data.take(1), epochs=1, verbose=0)
-            model.fit(
-                train_data.repeat().take(args.timing_batches),
-                epochs=1,
-                callbacks=[EpochTimer()],
-                verbose=0,
-            )
-            seconds = epoch_times[-1] * batches / args.timing_batches
-        else:
-            model.fit(
-                train_data,
-                epochs=args.epochs,
-                callbacks=[EpochTimer()],
-                verbose=2,
-            )
-            seconds = float(np.median(epoch_times[1:] or epoch_times))
-    if not args.timing_batches:
-        _, accuracy = model.evaluate(tokenized(*test), verbose=0)
-    print(
-        json.dumps(
-            {
-                "model": model_name,
-                "sequence_length": sequence_length,
-                "label_fraction": args.label_fraction,
-                "train_texts": len(train[1]),
-                "seed": args.seed,
-                "accuracy": None if accuracy is None else float(accuracy),
-                "seconds_per_epoch": seconds,
-                "peak_memory_mib": memory.peak / 2**20,
-            }
-        )
+    result.update(
+        model=args.model,
+        sequence_length=args.sequence_length,
+        label_fraction=args.label_fraction,
     )
+    return result
 
 
 # === Driver ===
 
 
 def run_in_process(args, row, label_fraction, seed):
-    argv = [sys.executable, os.path.abspath(__file__), "--worker", row]
-    argv += ["--seed", str(seed), "--label-fraction", str(label_fraction)]
-    for name in ("epochs", "batch_size", "projected_length", "projection"):
-        argv += ["--" + name.replace("_", "-"), str(getattr(args, name))]
-    if args.max_train:
-        argv += ["--max-train", str(args.max_train)]
-    if args.timing_batches:
-        argv += ["--timing-batches", str(args.timing_batches)]
+    model, _, sequence_length = row.partition(":")
+    point = {
+        name: getattr(args, name)
+        for name in (
+            "epochs", "batch_size", "projected_length", "projection",
+            "max_train", "compile",
+        )
+    }  # fmt: skip
+    point.update(
+        model=model,
+        sequence_length=int(sequence_length),
+        label_fraction=label_fraction,
+        seed=seed,
+    )
     print(f"--- {row}, labels {label_fraction:.0%}, seed {seed}", flush=True)
-    result = subprocess.run(argv, stdout=subprocess.PIPE, text=True)
-    if result.returncode:
-        raise SystemExit(f"the {row} run failed (exit {result.returncode})")
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    result = harness.run_point(__file__, point, args.timeout)
+    if "error" in result:
+        raise SystemExit(f"the {row} run failed: {result['error']}")
+    result["load_average"] = harness.load_average()
+    return result
 
 
 def markdown_table(results):
-    lines = [
-        "| model | n | labels | train texts | seed | accuracy | s / epoch "
-        "| peak memory (MiB) |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
-    ]
+    headers = [
+        "model", "n", "labels", "train texts", "runs",
+        "test accuracy (each run)", "s / epoch", "peak memory (MiB)",
+    ]  # fmt: skip
+    rows = {}
     for r in results:
-        accuracy = "-" if r["accuracy"] is None else f"{r['accuracy']:.4f}"
-        memory = r.get("peak_memory_mib")
+        key = (r["model"], r["sequence_length"], r["label_fraction"])
+        rows.setdefault(key, []).append(r)
+    lines = []
+    for (model, length, fraction), runs in rows.items():
+        memory = [r["peak_memory_mib"] for r in runs if r["peak_memory_mib"]]
         lines.append(
-            f"| {r['model']} | {r['sequence_length'] or 'all words'} "
-            f"| {r['label_fraction']:.0%} | {r['train_texts']} "
-            f"| {r.get('seed', '-')} | {accuracy} "
-            f"| {r['seconds_per_epoch']:.1f} "
-            f"| {'-' if memory is None else f'{memory:.0f}'} |"
+            [
+                model,
+                length or "all words",
+                f"{fraction:.0%}",
+                runs[0]["train_texts"],
+                len(runs),
+                f"{np.mean([r['accuracy'] for r in runs]):.4f} ("
+                + ", ".join(f"{r['accuracy']:.4f}" for r in runs)
+                + ")",
+                f"{statistics.median(r['seconds_per_epoch'] for r in runs):.1f}",
+                f"{statistics.median(memory):.0f}" if memory else "-",
+            ]
         )
-    return "\n".join(lines)
+    return harness.markdown_table(headers, lines, "lrrrrlrr")
 
 
 def plot(results, path):
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    measured = [r for r in results if r["accuracy"] is not None]
     figure, axis = plt.subplots(figsize=(9, 4))
     names = [
         f"{r['model']}\nn={r['sequence_length'] or '-'}, "
         f"{r['label_fraction']:.0%}"
-        for r in measured
+        for r in results
     ]
-    axis.bar(range(len(measured)), [100 * r["accuracy"] for r in measured])
-    axis.set_xticks(range(len(measured)), names, fontsize=7)
+    axis.bar(range(len(results)), [100 * r["accuracy"] for r in results])
+    axis.set_xticks(range(len(results)), names, fontsize=7)
     axis.set_ylabel("test accuracy (%)")
     axis.set_title("BBC News: pretrained vs from-scratch classifiers")
     figure.tight_layout()
@@ -313,10 +278,8 @@ def plot(results, path):
 
 def main(argv=None):
     args = parse_args(argv)
-    if args.worker:
-        return run_worker(args)
-    import keras
-
+    if args.point:
+        return harness.serve_point(train_and_test, args.point)
     results = []
     for label_fraction in args.label_fractions:
         (train, _, test), _ = labelled_split(label_fraction, args.max_train)
@@ -330,14 +293,23 @@ def main(argv=None):
                 results.append(
                     run_in_process(args, row, label_fraction, seed)
                 )
-    table = markdown_table(results)
-    print(f"\nBackend: {keras.backend.backend()}\n\n{table}")
-    os.makedirs(args.out, exist_ok=True)
-    path = os.path.join(args.out, "pretrained_classification")
-    with open(path + ".json", "w") as file:
-        json.dump({"options": vars(args), "results": results}, file, indent=1)
-    plot(results, path + ".png")
-    print(f"Wrote {path}.json and {path}.png")
+                # Saved after every run, so a long run that is stopped
+                # keeps what it measured.
+                report = (
+                    f"{harness.backend_name()} backend, {args.epochs} "
+                    f"epochs, batch {args.batch_size}, k = "
+                    f"{args.projected_length} ({args.projection})\n\n"
+                    + markdown_table(results)
+                )
+                harness.write_results(
+                    args.out,
+                    "pretrained_classification",
+                    report,
+                    {"settings": vars(args), "results": results},
+                    lambda path: plot(results, path),
+                )
+    print("\n" + report)
+    print(f"Wrote {args.out}/pretrained_classification.md, .json and .png")
 
 
 if __name__ == "__main__":
