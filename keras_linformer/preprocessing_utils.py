@@ -80,6 +80,19 @@ def cast_preprocessed(tensor, dtype):
     return keras.ops.cast(tensor, dtype)
 
 
+def single_segment_inputs(x, *int_keys):
+    """keras-hub's packed output as a Linformer task's inputs.
+
+    `"segment_ids"` is dropped (one text per example, all in segment 0),
+    and `"padding_mask"` and `int_keys` become int32, the backbone's input
+    dtype: `tf.distribute.MirroredStrategy` cannot distribute booleans.
+    """
+    inputs = {"token_ids": x["token_ids"]}
+    for key in ("padding_mask",) + int_keys:
+        inputs[key] = cast_preprocessed(x[key], "int32")
+    return inputs
+
+
 # The names each special token goes by in common vocabularies, in the order
 # they are tried: BERT-style first, then SentencePiece/RoBERTa-style.
 SPECIAL_TOKEN_NAMES = {

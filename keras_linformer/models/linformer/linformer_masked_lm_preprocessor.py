@@ -6,7 +6,7 @@ from keras_hub.models import MaskedLMPreprocessor
 from keras_linformer.layers.validation import check_positive_int
 from keras_linformer.models.linformer.linformer_backbone import LinformerBackbone
 from keras_linformer.models.linformer.linformer_tokenizer import LinformerTokenizer
-from keras_linformer.preprocessing_utils import cast_preprocessed
+from keras_linformer.preprocessing_utils import single_segment_inputs
 
 
 @keras.saving.register_keras_serializable(package="keras_linformer")
@@ -114,13 +114,7 @@ class LinformerMaskedLMPreprocessor(MaskedLMPreprocessor):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(
             super().call(x, y, sample_weight)
         )
-        # One segment type only: the backbone has no segment embedding. The
-        # boolean mask becomes int32, the backbone's input dtype.
-        x = {
-            "token_ids": x["token_ids"],
-            "padding_mask": cast_preprocessed(x["padding_mask"], "int32"),
-            "mask_positions": cast_preprocessed(x["mask_positions"], "int32"),
-        }
+        x = single_segment_inputs(x, "mask_positions")
         return keras.utils.pack_x_y_sample_weight(x, y, sample_weight)
 
 

@@ -6,9 +6,9 @@ from keras_hub.models import TextClassifierPreprocessor
 
 from keras_linformer.models.linformer.linformer_backbone import LinformerBackbone
 from keras_linformer.models.linformer.linformer_tokenizer import LinformerTokenizer
-from keras_linformer.preprocessing_utils import cast_preprocessed
 from keras_linformer.preprocessing_utils import declare_special_tokens
 from keras_linformer.preprocessing_utils import set_special_token_arguments
+from keras_linformer.preprocessing_utils import single_segment_inputs
 from keras_linformer.preprocessing_utils import special_token_arguments
 
 
@@ -112,13 +112,7 @@ class LinformerTextClassifierPreprocessor(TextClassifierPreprocessor):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(
             super().call(x, y, sample_weight)
         )
-        # One segment type only: the backbone has no segment embedding. The
-        # boolean mask becomes int32, the backbone's input dtype:
-        # `tf.distribute.MirroredStrategy` cannot distribute boolean inputs.
-        x = {
-            "token_ids": x["token_ids"],
-            "padding_mask": cast_preprocessed(x["padding_mask"], "int32"),
-        }
+        x = single_segment_inputs(x)
         return keras.utils.pack_x_y_sample_weight(x, y, sample_weight)
 
     def get_config(self):
