@@ -86,11 +86,42 @@ def test_bad_input_ends_with_a_one_line_error(tmp_path, case, expected):
         (["--sequence-length", "1"], "at least 2"),
         (["--epochs", "0"], "must be at least 1"),
         (["--dropout", "1.0"], "must be in [0, 1)"),
+        (["--top-p", "0"], "must be in (0, 1]"),
+        (["--temperature", "0"], "must be positive"),
+        (["--sequence-length", "16", "--generate-length", "32"], "exceed"),
         (["--hidden-dim", "10", "--num-heads", "4"], "divisible"),
     ],
 )
 def test_bad_options_are_usage_errors(capsys, argv, expected):
     assert expected in example_usage_error(example, argv, capsys)
+
+
+def test_generation_length_defaults_to_at_most_the_window():
+    assert example.parse_args([]).generate_length == 80
+    assert example.parse_args(["--sequence-length", "64"]).generate_length == 64
+
+
+def test_samples_continue_every_prompt_at_every_temperature(capsys):
+    tokenizer = keras_linformer.LinformerTokenizer(
+        vocabulary=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "b"]
+    )
+    args = example.parse_args(
+        [
+            "--sequence-length", "8", "--projected-length", "2",
+            "--chunk-size", "2", "--hidden-dim", "8", "--num-layers", "1",
+            "--num-heads", "2", "--top-p", "0.8",
+            "--temperature", "0.5", "1.5",
+        ]
+    )  # fmt: skip
+    causal_lm = example.build_language_model(tokenizer, args)
+    example.print_samples(causal_lm, ["a", "b a"], args)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "Samples (top-p 0.8, temperature 0.5):"
+    assert lines[3] == "Samples (top-p 0.8, temperature 1.5):"
+    for first in (1, 4):
+        assert lines[first].startswith("  'a' -> 'a")
+        assert lines[first + 1].startswith("  'b a' -> 'b a")
+    assert len(lines) == 6
 
 
 def test_script_prints_no_traceback(tmp_path):
@@ -117,7 +148,8 @@ def test_trains_and_saves_a_generic_preset(tmp_path, capsys):
             "--chunk-size", "4", "--vocabulary-size", "80",
             "--hidden-dim", "16", "--num-layers", "1", "--num-heads", "2",
             "--batch-size", "8", "--generate-length", "10",
-            "--prompt", "the team", "--verbose", "0",
+            "--prompt", "the team", "--temperature", "1.0",
+            "--verbose", "0",
         ]
     )  # fmt: skip
     printed = capsys.readouterr().out
