@@ -242,15 +242,14 @@ class LinformerBackbone(Backbone):
         )
         ```
         """
-        return convert_backbone(
-            cls,
-            source,
+        options = dict(
             max_sequence_length=max_sequence_length,
             projected_length=projected_length,
             projection=projection,
             parameter_sharing=parameter_sharing,
             dropout=dropout,
         )
+        return convert_backbone(cls, source, options)
 
     @classmethod
     def from_config(cls, config):

@@ -51,30 +51,13 @@ BLOCK_SUBLAYERS = (
 )
 
 
-def convert_backbone(
-    cls,
-    source,
-    max_sequence_length=None,
-    projected_length=128,
-    projection="linear",
-    parameter_sharing="headwise",
-    dropout=None,
-):
+def convert_backbone(cls, source, options):
     """A `cls` (`LinformerBackbone`) with the weights of `source`.
 
-    See `LinformerBackbone.from_transformer` for the arguments.
+    `options` are the keyword arguments of `LinformerBackbone.from_transformer`.
     """
     check_source(source)
-    backbone = cls(
-        **convert_config(
-            source,
-            max_sequence_length,
-            projected_length,
-            projection,
-            parameter_sharing,
-            dropout,
-        )
-    )
+    backbone = cls(**convert_config(source, **options))
     convert_weights(source, backbone)
     return backbone
 
