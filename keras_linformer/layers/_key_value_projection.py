@@ -162,7 +162,11 @@ def compressed_heads(
 def _compress_per_head(inputs, projection, dense, padding_mask):
     """`E_i (X W_i) + b_i`: each head's features, compressed by that head's
     projection; the bias is added after, as for shared ones."""
-    heads = ops.einsum("bsc,che->bshe", inputs, dense.kernel)
+    # The dense layer applies its own kernel, so a quantized one (whose
+    # `kernel` is raw integers without their scale) stays exact.
+    heads = dense(inputs)
+    if dense.bias is not None:
+        heads = heads - dense.bias
     compressed, slot_mask = projection(heads, mask=padding_mask)
     if dense.bias is not None:
         compressed = compressed + dense.bias

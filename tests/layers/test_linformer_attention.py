@@ -1,3 +1,6 @@
+import gc
+import warnings
+
 import keras
 import numpy as np
 import pytest
@@ -183,6 +186,27 @@ def test_mixed_precision(projection, policy):
         },
         policy,
     )
+
+
+@pytest.mark.parametrize("sharing", PARAMETER_SHARING)
+@pytest.mark.parametrize("projection", PROJECTION_KINDS)
+def test_int8_quantized_model_matches_float(projection, sharing, monkeypatch):
+    # Keras collects garbage after replacing each kernel, seconds in a test
+    # process full of objects, and nothing here needs the memory back.
+    monkeypatch.setattr(gc, "collect", lambda *args: 0)
+    x = random_inputs()
+    inputs = keras.Input(shape=(LENGTH, DIM))
+    layer = LinformerAttention(
+        **attention_kwargs(projection=projection, parameter_sharing=sharing)
+    )
+    model = keras.Model(inputs, layer(inputs, inputs))
+    expected = to_numpy(model(x))
+    with warnings.catch_warnings():
+        # Layers without weights to quantize say so.
+        warnings.simplefilter("ignore")
+        model.quantize("int8")
+    assert layer.key_dense.quantization_mode == "int8"
+    np.testing.assert_allclose(to_numpy(model(x)), expected, atol=0.1)
 
 
 # Exactness: with k = n and identity projections, Linformer attention is
