@@ -40,17 +40,22 @@ def combine_masks(*masks):
     return combined
 
 
-def key_mask_from_attention_mask(attention_mask):
+def key_mask_from_attention_mask(attention_mask, query_mask=None):
     """Folds a `(batch, T, S)` attention mask into a `(batch, S)` key mask.
 
     A compressed key slot mixes every source position, so a mask that treats
     queries differently cannot be applied after compression. The mask folds
     exactly when every query row that admits any key admits the same keys;
-    rows that admit none belong to masked queries and impose nothing. The
+    rows that admit none, or whose query `query_mask` masks, impose nothing. The
     check needs the mask's values, so it runs wherever they are concrete
     (eager calls on every backend) and is skipped while a graph is traced.
     """
     attention_mask = ops.cast(attention_mask, "bool")
+    if query_mask is not None:
+        # As in `MultiHeadAttention`, a masked query's row admits no key.
+        attention_mask = ops.logical_and(
+            attention_mask, ops.expand_dims(ops.cast(query_mask, "bool"), -1)
+        )
     key_mask = ops.any(attention_mask, axis=1)
     values = concrete_numpy(attention_mask)
     if values is not None:

@@ -166,7 +166,7 @@ class CausalLinformerAttention(LinformerAttention):
             key_mask,
             None
             if attention_mask is None
-            else key_mask_from_attention_mask(attention_mask),
+            else key_mask_from_attention_mask(attention_mask, query_mask),
         )
         state_lengths = None
         if return_cache:

@@ -101,7 +101,9 @@ class LinformerAttention(keras.layers.Layer):
         value: `(batch, S, dim)` value tensor, `S <= sequence_length`.
         key: optional `(batch, S, dim)` key tensor; `value` is used if None.
         query_mask, value_mask, key_mask: optional boolean masks of shape
-            `(batch, T)` / `(batch, S)`, True at real positions.
+            `(batch, T)` / `(batch, S)`, True at real positions. As in
+            `MultiHeadAttention`, `value_mask` and `key_mask` hide keys, and
+            a masked query's row of `attention_mask` imposes nothing.
         attention_mask: optional boolean `(batch, T, S)` mask that is the same
             for every query (see above).
         training: Python boolean, whether dropout is active.
@@ -333,15 +335,11 @@ class LinformerAttention(keras.layers.Layer):
             )
         if key_value_cache is None:
             key_value_cache = self.compressed_key_value(
-                value, key, value_mask, key_mask, attention_mask
+                value, key, value_mask, key_mask, attention_mask, query_mask
             )
-        key, value, slot_mask = key_value_cache
-        query = self._query_dense(query)
         output, scores = self._compute_attention(
-            query,
-            key,
-            value,
-            slot_mask,
+            self._query_dense(query),
+            *key_value_cache,
             training=training,
             return_attention_scores=return_attention_scores,
         )
@@ -355,6 +353,7 @@ class LinformerAttention(keras.layers.Layer):
         value_mask=None,
         key_mask=None,
         attention_mask=None,
+        query_mask=None,
     ):
         """The compressed key and value heads that queries attend to.
 
@@ -363,7 +362,8 @@ class LinformerAttention(keras.layers.Layer):
         step of cross-attention to a fixed encoder sequence.
 
         Args:
-            value, key, value_mask, key_mask, attention_mask: as in `call`.
+            value, key, value_mask, key_mask, attention_mask, query_mask:
+                as in `call`.
 
         Returns:
             A tuple `(key, value, slot_mask)`: `(batch, k, num_heads,
@@ -377,12 +377,12 @@ class LinformerAttention(keras.layers.Layer):
         check_length(ops.shape(value)[1], self.sequence_length, "value")
         padding_mask = combine_masks(
             value_mask,
-            None if self_attention else key_mask,
+            key_mask,
             None
             if attention_mask is None
-            else key_mask_from_attention_mask(attention_mask),
+            else key_mask_from_attention_mask(attention_mask, query_mask),
         )
-        key, value, slot_mask = compressed_heads(
+        return compressed_heads(
             key,
             value,
             self._key_projection,
@@ -392,7 +392,6 @@ class LinformerAttention(keras.layers.Layer):
             padding_mask,
             self_attention,
         )
-        return key, value, slot_mask
 
     def _compute_attention(
         self,

@@ -400,6 +400,47 @@ def test_keras_mask_is_honoured_like_multi_head_attention():
     np.testing.assert_array_equal(to_numpy(keras_mask(output)), real)
 
 
+def identity_mean_pool_and_multi_head_attention(x):
+    """A LinformerAttention with k = n windows of one position, which is
+    multi-head attention, and the MultiHeadAttention with its weights."""
+    layer = LinformerAttention(
+        **attention_kwargs(
+            sequence_length=LENGTH,
+            projected_length=LENGTH,
+            projection="mean_pool",
+            bias_initializer="random_normal",
+        )
+    )
+    layer(x, x)
+    return layer, multi_head_attention_like(layer, x, x)
+
+
+def test_explicit_key_mask_in_self_attention_acts_like_multi_head_attention():
+    x, mask = random_inputs(), padding_mask()
+    layer, mha = identity_mean_pool_and_multi_head_attention(x)
+    np.testing.assert_allclose(
+        to_numpy(layer(x, x, key_mask=mask)),
+        to_numpy(mha(x, x, key_mask=mask)),
+        atol=1e-5,
+    )
+
+
+def test_query_mask_frees_masked_queries_rows_of_the_attention_mask():
+    x, mask = random_inputs(), padding_mask()
+    layer, mha = identity_mean_pool_and_multi_head_attention(x)
+    # Per-key rows for real queries; masked queries' rows admit everything.
+    attention_mask = mask[:, None, :] | ~mask[:, :, None]
+    with pytest.raises(ValueError, match="differ between queries"):
+        layer(x, x, attention_mask=attention_mask)
+    output = layer(x, x, query_mask=mask, attention_mask=attention_mask)
+    # MultiHeadAttention reads the query mask from the Keras mask only, and
+    # combines it with the attention mask so.
+    expected = mha(x, x, attention_mask=attention_mask & mask[:, :, None])
+    np.testing.assert_allclose(
+        to_numpy(output)[mask], to_numpy(expected)[mask], atol=1e-5
+    )
+
+
 # Padding never leaks into the outputs at real positions.
 
 
