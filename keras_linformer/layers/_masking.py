@@ -1,5 +1,6 @@
 """Internal: mask helpers shared by the Linformer layers."""
 
+import keras
 from keras import ops
 
 from keras_linformer.backend_utils import concrete_numpy
@@ -7,7 +8,8 @@ from keras_linformer.backend_utils import concrete_numpy
 
 def large_negative(dtype):
     """A logit offset that zeroes a softmax weight without overflowing."""
-    return -3e4 if str(dtype).endswith("float16") else -1e9
+    standardized = keras.backend.standardize_dtype(dtype)
+    return -3e4 if standardized == "float16" else -1e9
 
 
 def slot_bias(slot_mask, dtype):

@@ -505,6 +505,18 @@ def test_fully_padded_rows_give_finite_outputs(projection):
     assert np.all(np.isfinite(to_numpy(fast_output)))
 
 
+@pytest.mark.parametrize("policy", MIXED_PRECISION_POLICIES)
+@pytest.mark.parametrize("projection", PROJECTION_KINDS)
+def test_fully_padded_rows_are_finite_in_mixed_precision(projection, policy):
+    layer = LinformerAttention(
+        **attention_kwargs(projection=projection), dtype=policy
+    )
+    x, mask = random_inputs(), padding_mask()
+    mask[0] = False
+    output = ops.cast(layer(x, x, value_mask=mask), "float32")
+    assert np.all(np.isfinite(to_numpy(output)))
+
+
 # Attention masks survive compression only as per-key masks.
 
 
