@@ -317,14 +317,20 @@ class SequenceProjection(keras.layers.Layer):
         window_mask = ops.reshape(
             mask, (-1, self.projected_length, self.window)
         )
-        counts = ops.sum(ops.cast(window_mask, inputs.dtype), axis=2)
+        # Half-precision sums of a few large values overflow: sum in float32.
+        sum_dtype = _accumulation_dtype(inputs.dtype)
+        counts = ops.sum(ops.cast(window_mask, sum_dtype), axis=2)
         slot_mask = counts > 0
         if self.kind == "mean_pool":
-            projected = ops.sum(windows, axis=2) / ops.expand_dims(
-                ops.maximum(counts, 1), -1
+            total = ops.sum(ops.cast(windows, sum_dtype), axis=2)
+            projected = ops.cast(
+                total / ops.expand_dims(ops.maximum(counts, 1), -1),
+                inputs.dtype,
             )
         elif self.kind == "max_pool":
-            lowest = ops.full_like(windows, float(-65000))
+            # -inf is below every real value in every dtype; empty slots,
+            # whose max it is, become zeros below.
+            lowest = ops.full_like(windows, float("-inf"))
             windows = ops.where(
                 ops.expand_dims(window_mask, -1), windows, lowest
             )
@@ -372,6 +378,12 @@ class SequenceProjection(keras.layers.Layer):
             }
         )
         return config
+
+
+def _accumulation_dtype(dtype):
+    """float32 for half-precision `dtype`, else `dtype` itself."""
+    dtype = keras.backend.standardize_dtype(dtype)
+    return "float32" if dtype in ("float16", "bfloat16") else dtype
 
 
 def check_causal_projection(projection):

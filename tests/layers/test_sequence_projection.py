@@ -3,6 +3,7 @@ import math
 import keras
 import numpy as np
 import pytest
+from keras import ops
 
 from keras_linformer.layers import SequenceProjection
 from keras_linformer.layers.sequence_projection import PROJECTION_KINDS
@@ -114,6 +115,24 @@ def test_padding_is_invisible(kind, num_heads):
         np.testing.assert_allclose(output[0], expected[0], atol=1e-6, rtol=0)
         if expected[1] is not None:
             np.testing.assert_array_equal(output[1], expected[1])
+
+
+def test_max_pool_keeps_real_values_below_any_fill_value():
+    layer = SequenceProjection(N, K, kind="max_pool")
+    x, mask = np.full((BATCH, LENGTH, CHANNELS), -1e6, "float32"), padding_mask()
+    projected, slot_mask = to_numpy(layer(x, mask=mask))
+    np.testing.assert_array_equal(projected[slot_mask], -1e6)
+    np.testing.assert_array_equal(projected[~slot_mask], 0.0)
+
+
+@pytest.mark.parametrize("policy", [None] + MIXED_PRECISION_POLICIES)
+def test_mean_pool_of_large_values_is_exact_in_every_dtype_policy(policy):
+    layer = SequenceProjection(64, 1, kind="mean_pool", dtype=policy)
+    mask = np.ones((BATCH, 64), dtype=bool)
+    mask[1, 40:] = False
+    x = np.full((BATCH, 64, CHANNELS), 2000.0, "float32")
+    projected = layer(x, mask=mask)[0]
+    np.testing.assert_array_equal(to_numpy(ops.cast(projected, "float32")), 2000.0)
 
 
 @pytest.mark.parametrize("policy", MIXED_PRECISION_POLICIES)
