@@ -210,6 +210,13 @@ class CausalLinformerAttention(LinformerAttention):
                 f"cache_update_index={cache_update_index}"
             )
         self._check_cache_layout()
+        expected = self.cache_shape(cache.shape[0])
+        if tuple(cache.shape) != expected:
+            raise ValueError(
+                "The decoding cache must have the shape of "
+                f"`cache_shape(batch_size)`, {expected}. Received: "
+                f"cache_shape={tuple(cache.shape)}"
+            )
         key = value if key is None else key
         output, cache = causal_decode_step(
             self._query_dense(query),

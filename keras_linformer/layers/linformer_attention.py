@@ -19,14 +19,9 @@ from keras_linformer.layers._key_value_projection import (
 from keras_linformer.layers.sequence_projection import check_length
 from keras_linformer.layers.validation import check_attention_shapes
 from keras_linformer.layers.validation import check_dropout
+from keras_linformer.layers.validation import check_key_value_features
 from keras_linformer.layers.validation import check_output_shape
 from keras_linformer.layers.validation import check_positive_int
-
-from keras_linformer.layers._key_value_projection import (  # noqa: F401
-    BACKBONE_PARAMETER_SHARING,
-    LAYERWISE,
-    PARAMETER_SHARING,
-)
 
 
 @keras.saving.register_keras_serializable(package="keras_linformer")
@@ -276,6 +271,7 @@ class LinformerAttention(keras.layers.Layer):
             "abc,cde->abde", heads(self._value_dim), "de", "value"
         )
         self._value_dense.build(value_shape)
+        self._key_value_features = (key_shape[-1], value_shape[-1])
         output_shape = self._output_shape or (query_shape[-1],)
         letters = "fghij"[: len(output_shape)]
         self._output_dense = self._dense(
@@ -375,6 +371,9 @@ class LinformerAttention(keras.layers.Layer):
         self_attention = key is None or key is value
         key = value if key is None else key
         check_length(ops.shape(value)[1], self.sequence_length, "value")
+        check_key_value_features(
+            key.shape, value.shape, self._key_value_features
+        )
         padding_mask = combine_masks(
             value_mask,
             key_mask,

@@ -163,6 +163,13 @@ class SequenceProjection(keras.layers.Layer):
 
     def call(self, inputs, mask=None):
         check_length(ops.shape(inputs)[1], self.sequence_length, "inputs")
+        if self.kind == "conv" and inputs.shape[-1] != self.kernel.shape[-1]:
+            # A shared layer is built once, by its first caller.
+            raise ValueError(
+                "This `SequenceProjection` has a convolution kernel for "
+                f"{self.kernel.shape[-1]} channels, built by its first call. "
+                f"Received: inputs_shape={tuple(inputs.shape)}"
+            )
         if mask is not None:
             mask = ops.cast(mask, "bool")
             feature_mask = mask

@@ -47,7 +47,26 @@ def check_attention_shapes(layer_name, query_shape, value_shape, key_shape):
                 "features) with known features. Received: "
                 f"{name}_shape={tuple(shape)}"
             )
-    if value_shape[1] != key_shape[1]:
+    _check_same_length(value_shape, key_shape)
+
+
+def check_key_value_features(key_shape, value_shape, built_features):
+    """Raises a ValueError unless `key` and `value` have the same length and
+    the feature sizes `(key, value)` that the layer was built for."""
+    _check_same_length(value_shape, key_shape)
+    for name, shape, features in zip(
+        ("key", "value"), (key_shape, value_shape), built_features
+    ):
+        if shape[-1] != features:
+            raise ValueError(
+                f"The layer was built for `{name}` with {features} features. "
+                f"Received: {name}_shape={tuple(shape)}"
+            )
+
+
+def _check_same_length(value_shape, key_shape):
+    lengths = (value_shape[1], key_shape[1])
+    if None not in lengths and lengths[0] != lengths[1]:
         raise ValueError(
             "`key` and `value` must have the same length. Received: "
             f"value_shape={tuple(value_shape)}, key_shape={tuple(key_shape)}"

@@ -10,7 +10,7 @@ import keras
 from keras.layers import ReversibleEmbedding
 from keras_hub.layers import PositionEmbedding
 
-from keras_linformer.layers.linformer_attention import (
+from keras_linformer.layers._key_value_projection import (
     BACKBONE_PARAMETER_SHARING as PARAMETER_SHARING,
 )
 from keras_linformer.layers.sequence_projection import SequenceProjection

@@ -1,3 +1,5 @@
+import re
+
 import keras
 import numpy as np
 import pytest
@@ -294,6 +296,17 @@ def test_bad_cached_calls_are_rejected():
         layer(x, x, return_cache=True, return_attention_scores=True)
     with pytest.raises(ValueError, match="return_cache=True"):
         layer(x, x, return_cache=True, use_causal_mask=False)
+
+
+@pytest.mark.parametrize(
+    "shape", [CACHE_SHAPE[:2] + (K + C + 1,) + CACHE_SHAPE[3:], (BATCH, K + C)]
+)
+def test_decoding_cache_of_the_wrong_shape_raises_naming_both(shape):
+    layer = causal_layer()
+    x = random_inputs(length=1)
+    message = rf"{re.escape(str(CACHE_SHAPE))}.*{re.escape(str(shape))}"
+    with pytest.raises(ValueError, match=message):
+        layer(x, x, cache=np.zeros(shape, "float32"), cache_update_index=0)
 
 
 def test_config_keeps_causal_arguments():

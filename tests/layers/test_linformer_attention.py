@@ -11,7 +11,7 @@ from keras_linformer.backend_utils import keras_mask
 from keras_linformer.layers import LinformerAttention
 from keras_linformer.layers import SequenceProjection
 from keras_linformer.layers._attention_step import split_queries
-from keras_linformer.layers.linformer_attention import PARAMETER_SHARING
+from keras_linformer.layers._key_value_projection import PARAMETER_SHARING
 from keras_linformer.layers.sequence_projection import PROJECTION_KINDS
 from tests.testing import MIXED_PRECISION_POLICIES
 from tests.testing import functional_model
@@ -621,6 +621,29 @@ def test_key_and_value_of_different_lengths_raise():
     layer = LinformerAttention(**attention_kwargs())
     with pytest.raises(ValueError, match="same length"):
         layer(random_inputs(), random_inputs(), random_inputs(length=LENGTH - 1))
+
+
+def test_built_layer_rejects_key_and_value_of_other_sizes():
+    layer = LinformerAttention(**attention_kwargs())
+    query = random_inputs(length=QUERY_LENGTH)
+    layer(query, random_inputs(), random_inputs())
+    with pytest.raises(ValueError, match=rf"\({BATCH}, {LENGTH}, {DIM}\).*"
+                       rf"\({BATCH}, {LENGTH - 1}, {DIM}\)"):
+        layer(query, random_inputs(), random_inputs(length=LENGTH - 1))
+    with pytest.raises(ValueError, match=f"`key` with {DIM} features.*"
+                       f"key_shape=\\({BATCH}, {LENGTH}, {DIM + 1}\\)"):
+        layer(query, random_inputs(), random_inputs(dim=DIM + 1))
+
+
+def test_per_head_conv_projection_reused_at_another_head_size_raises():
+    shared = SequenceProjection(N, K, kind="conv", num_heads=HEADS)
+    x = random_inputs()
+    LinformerAttention(num_heads=HEADS, key_dim=KEY_DIM, projection=shared)(x, x)
+    other = LinformerAttention(
+        num_heads=HEADS, key_dim=KEY_DIM + 1, projection=shared
+    )
+    with pytest.raises(ValueError, match=f"for {KEY_DIM} channels"):
+        other(x, x)
 
 
 # Serialization and layerwise sharing.

@@ -172,6 +172,15 @@ def test_invalid_arguments_raise(kwargs, message):
         SequenceProjection(**kwargs)
 
 
+@pytest.mark.parametrize("num_heads", [None, HEADS])
+def test_shared_conv_projection_at_another_channel_size_raises(num_heads):
+    layer = SequenceProjection(N, K, kind="conv", num_heads=num_heads)
+    layer(random_inputs(num_heads=num_heads))
+    other = np.concatenate([random_inputs(num_heads=num_heads)] * 2, axis=-1)
+    with pytest.raises(ValueError, match=f"for {CHANNELS} channels.*{2 * CHANNELS}"):
+        layer(other)
+
+
 def test_inputs_of_wrong_rank_or_length_raise():
     with pytest.raises(ValueError, match="expects inputs of shape"):
         SequenceProjection(N, K).build((BATCH, LENGTH))
