@@ -15,7 +15,7 @@ from keras_hub.src.utils.keras_utils import clone_initializer
 from keras_linformer.layers.sequence_projection import PARAMETER_FREE_KINDS
 from keras_linformer.layers.sequence_projection import PROJECTION_KINDS
 from keras_linformer.layers.sequence_projection import SequenceProjection
-from keras_linformer.layers.sequence_projection import check_length
+from keras_linformer.layers.validation import check_length
 
 # How one attention layer shares its projections (`parameter_sharing`).
 PARAMETER_SHARING = ("none", "headwise", "key_value")

@@ -16,9 +16,9 @@ from keras_linformer.layers._key_value_projection import compressed_heads
 from keras_linformer.layers._key_value_projection import (
     key_value_projections,
 )
-from keras_linformer.layers.sequence_projection import check_length
 from keras_linformer.layers.validation import check_attention_shapes
 from keras_linformer.layers.validation import check_dropout
+from keras_linformer.layers.validation import check_length
 from keras_linformer.layers.validation import check_key_value_features
 from keras_linformer.layers.validation import check_output_shape
 from keras_linformer.layers.validation import check_positive_int

@@ -5,6 +5,7 @@ import math
 import keras
 from keras import ops
 
+from keras_linformer.layers.validation import check_length
 from keras_linformer.layers.validation import check_positive_int
 
 PROJECTION_KINDS = ("linear", "mean_pool", "max_pool", "conv")
@@ -162,7 +163,9 @@ class SequenceProjection(keras.layers.Layer):
         self.built = True
 
     def call(self, inputs, mask=None):
-        check_length(ops.shape(inputs)[1], self.sequence_length, "inputs")
+        inputs = check_length(
+            ops.shape(inputs)[1], self.sequence_length, "inputs", inputs
+        )
         if self.kind == "conv" and inputs.shape[-1] != self.kernel.shape[-1]:
             # A shared layer is built once, by its first caller.
             raise ValueError(
@@ -417,15 +420,4 @@ def validate_lengths(sequence_length, projected_length):
             "the projection compresses n positions into k slots. Received: "
             f"projected_length={projected_length}, "
             f"sequence_length={sequence_length}"
-        )
-
-
-def check_length(length, sequence_length, name):
-    """Raises a ValueError when a statically known length exceeds n."""
-    if isinstance(length, int) and length > sequence_length:
-        raise ValueError(
-            f"The sequence length of `{name}` ({length}) exceeds the "
-            f"`sequence_length` ({sequence_length}) that the Linformer "
-            "projection covers. Build the layer with a larger "
-            "`sequence_length`, or truncate the input."
         )

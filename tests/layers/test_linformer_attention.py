@@ -14,6 +14,8 @@ from keras_linformer.layers._attention_step import split_queries
 from keras_linformer.layers._key_value_projection import PARAMETER_SHARING
 from keras_linformer.layers.sequence_projection import PROJECTION_KINDS
 from tests.testing import MIXED_PRECISION_POLICIES
+from tests.testing import compiled
+from tests.testing import compiled_call_errors
 from tests.testing import functional_model
 from tests.testing import import_example
 from tests.testing import input_gradients
@@ -548,6 +550,11 @@ def test_attention_mask_that_differs_between_queries_raises():
     causal = np.tril(np.ones((BATCH, LENGTH, LENGTH), dtype=bool))
     with pytest.raises(ValueError, match="differ between queries"):
         layer(x, x, attention_mask=causal)
+    per_key = np.ones((BATCH, LENGTH, LENGTH), dtype=bool)
+    call = compiled(lambda x, mask: layer(x, x, attention_mask=mask), x, causal)
+    call(x, per_key)
+    with pytest.raises(compiled_call_errors(), match="differ between queries"):
+        to_numpy(call(x, causal))
 
 
 # Lengths and arguments.
@@ -573,6 +580,15 @@ def test_value_longer_than_sequence_length_raises_naming_both():
     symbolic = keras.Input(shape=(N + 3, DIM))
     with pytest.raises(ValueError, match=message):
         LinformerAttention(**attention_kwargs())(symbolic, symbolic)
+
+
+@pytest.mark.parametrize("projection", PROJECTION_KINDS)
+def test_longer_value_raises_naming_both_in_compiled_calls(projection):
+    layer = LinformerAttention(**attention_kwargs(projection=projection))
+    x = random_inputs()
+    call = compiled(lambda x: layer(x, x), x)
+    with pytest.raises(compiled_call_errors(), match=rf"\({N + 3}\).*\({N}\)"):
+        to_numpy(call(random_inputs(length=N + 3)))
 
 
 @pytest.mark.parametrize(
