@@ -50,7 +50,8 @@ def compiled(function, *examples, dynamic_length=True):
                 shape[1] = None
             return tf.TensorSpec(shape, np.asarray(example).dtype)
 
-        return tf.function(function, input_signature=[spec(x) for x in examples])
+        signature = [spec(x) for x in examples]
+        return tf.function(function, input_signature=signature)
     if BACKEND == "jax":
         import jax
 

@@ -9,7 +9,6 @@ operations than compressing the input once per head. The dense bias is added
 after the compression either way.
 """
 
-from keras import ops
 from keras_hub.src.utils.keras_utils import clone_initializer
 
 from keras_linformer.layers.sequence_projection import PARAMETER_FREE_KINDS

@@ -220,7 +220,8 @@ class CausalLinformerAttention(LinformerAttention):
         expected = self.cache_shape(cache.shape[0])
         # Dimensions unknown while tracing are checked by the computation.
         if len(cache.shape) != len(expected) or any(
-            size not in (None, want) for size, want in zip(cache.shape, expected)
+            size not in (None, want)
+            for size, want in zip(cache.shape, expected)
         ):
             raise ValueError(
                 "The decoding cache must have the shape of "

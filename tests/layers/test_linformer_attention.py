@@ -654,7 +654,10 @@ def test_built_layer_rejects_key_and_value_of_other_sizes():
 def test_per_head_conv_projection_reused_at_another_head_size_raises():
     shared = SequenceProjection(N, K, kind="conv", num_heads=HEADS)
     x = random_inputs()
-    LinformerAttention(num_heads=HEADS, key_dim=KEY_DIM, projection=shared)(x, x)
+    first = LinformerAttention(
+        num_heads=HEADS, key_dim=KEY_DIM, projection=shared
+    )
+    first(x, x)
     other = LinformerAttention(
         num_heads=HEADS, key_dim=KEY_DIM + 1, projection=shared
     )

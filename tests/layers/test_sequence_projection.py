@@ -119,7 +119,8 @@ def test_padding_is_invisible(kind, num_heads):
 
 def test_max_pool_keeps_real_values_below_any_fill_value():
     layer = SequenceProjection(N, K, kind="max_pool")
-    x, mask = np.full((BATCH, LENGTH, CHANNELS), -1e6, "float32"), padding_mask()
+    x = np.full((BATCH, LENGTH, CHANNELS), -1e6, "float32")
+    mask = padding_mask()
     projected, slot_mask = to_numpy(layer(x, mask=mask))
     np.testing.assert_array_equal(projected[slot_mask], -1e6)
     np.testing.assert_array_equal(projected[~slot_mask], 0.0)
@@ -132,7 +133,8 @@ def test_mean_pool_of_large_values_is_exact_in_every_dtype_policy(policy):
     mask[1, 40:] = False
     x = np.full((BATCH, 64, CHANNELS), 2000.0, "float32")
     projected = layer(x, mask=mask)[0]
-    np.testing.assert_array_equal(to_numpy(ops.cast(projected, "float32")), 2000.0)
+    projected = to_numpy(ops.cast(projected, "float32"))
+    np.testing.assert_array_equal(projected, 2000.0)
 
 
 @pytest.mark.parametrize("policy", MIXED_PRECISION_POLICIES)
@@ -177,7 +179,8 @@ def test_shared_conv_projection_at_another_channel_size_raises(num_heads):
     layer = SequenceProjection(N, K, kind="conv", num_heads=num_heads)
     layer(random_inputs(num_heads=num_heads))
     other = np.concatenate([random_inputs(num_heads=num_heads)] * 2, axis=-1)
-    with pytest.raises(ValueError, match=f"for {CHANNELS} channels.*{2 * CHANNELS}"):
+    message = f"for {CHANNELS} channels.*{2 * CHANNELS}"
+    with pytest.raises(ValueError, match=message):
         layer(other)
 
 
