@@ -1,8 +1,8 @@
 """The one place that knows about the difference between backends.
 
-Besides two small utilities (`concrete_numpy`, `keras_mask`), this module
-holds the backend performance policy of Linformer attention behind one small
-interface: `plan_attention` says how to run the attention step over the k
+Besides small utilities (`concrete_numpy`, `check_at_run_time`,
+`keras_mask`), this module holds the backend performance policy of Linformer
+attention behind one small interface: `plan_attention` says how to run the attention step over the k
 slots (a fused kernel, or queries in blocks), and `softmax` is the softmax
 with the cheap gradient on every backend. Their measurements are in
 `benchmarks/README.md`.
@@ -32,6 +32,52 @@ def concrete_numpy(tensor):
         return np.asarray(ops.convert_to_numpy(tensor))
     except Exception:  # Each backend raises its own tracing error type.
         return None
+
+
+def check_at_run_time(condition, message, *values, tensor=None):
+    """Raises a ValueError with `message.format(*values)` unless the boolean
+    scalar tensor `condition` is True; returns `tensor`.
+
+    With concrete values (eager calls on every backend) the check runs here.
+    While a graph is traced the values are not known yet, so the check
+    becomes part of the graph: on TensorFlow a `tf.debugging.Assert` (it
+    raises `InvalidArgumentError` with the message; XLA, as under
+    `jit_compile=True`, drops asserts), which the returned `tensor` depends
+    on so that nothing computed from it fails first; on JAX a
+    `jax.debug.callback` that raises (as a `JaxRuntimeError` with the
+    message). PyTorch runs Keras layers eagerly, with concrete values.
+
+    Args:
+        condition: boolean scalar tensor.
+        message: string with one `{}` for each of `values`.
+        *values: scalar tensors (or ints) that the message shows.
+        tensor: optional tensor to hold back until the check has run.
+    """
+    passed = concrete_numpy(condition)
+    if passed is not None:
+        if not passed:
+            raise ValueError(
+                message.format(*(concrete_numpy(v) for v in values))
+            )
+        return tensor
+    if keras.config.backend() == "tensorflow":
+        import tensorflow as tf
+
+        check = tf.debugging.Assert(
+            condition, [tf.strings.format(message, list(values))]
+        )
+        if tensor is not None:
+            with tf.control_dependencies([check]):
+                tensor = tf.identity(tensor)
+    elif keras.config.backend() == "jax":
+        import jax
+
+        def raise_unless(passed, *values):
+            if not passed:
+                raise ValueError(message.format(*values))
+
+        jax.debug.callback(raise_unless, condition, *values)
+    return tensor
 
 
 def keras_mask(tensor):

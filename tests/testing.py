@@ -36,6 +36,44 @@ MIXED_PRECISION_POLICIES = [
 ]
 
 
+def compiled(function, *examples, dynamic_length=True):
+    """`function` of NumPy arrays like `examples`, compiled as the backend
+    compiles a Keras step: a `tf.function` (with `dynamic_length`, axis 1 of
+    arrays of rank 2 or more unknown while tracing), `jax.jit`, or on
+    PyTorch, which runs Keras eagerly, the function itself."""
+    if BACKEND == "tensorflow":
+        import tensorflow as tf
+
+        def spec(example):
+            shape = list(np.shape(example))
+            if dynamic_length and len(shape) >= 2:
+                shape[1] = None
+            return tf.TensorSpec(shape, np.asarray(example).dtype)
+
+        signature = [spec(x) for x in examples]
+        return tf.function(function, input_signature=signature)
+    if BACKEND == "jax":
+        import jax
+
+        return jax.jit(function)
+    return function
+
+
+def compiled_call_errors():
+    """What a failed check raises in a compiled call: a ValueError, or the
+    backend's run-time error carrying its message (see
+    `keras_linformer.backend_utils.check_at_run_time`)."""
+    if BACKEND == "tensorflow":
+        import tensorflow as tf
+
+        return (ValueError, tf.errors.InvalidArgumentError)
+    if BACKEND == "jax":
+        import jax
+
+        return (ValueError, jax.errors.JaxRuntimeError)
+    return (ValueError,)
+
+
 def to_numpy(x):
     """A tensor (or a nested structure of them) as NumPy arrays."""
     return keras.tree.map_structure(ops.convert_to_numpy, x)

@@ -9,13 +9,12 @@ operations than compressing the input once per head. The dense bias is added
 after the compression either way.
 """
 
-from keras import ops
 from keras_hub.src.utils.keras_utils import clone_initializer
 
 from keras_linformer.layers.sequence_projection import PARAMETER_FREE_KINDS
 from keras_linformer.layers.sequence_projection import PROJECTION_KINDS
 from keras_linformer.layers.sequence_projection import SequenceProjection
-from keras_linformer.layers.sequence_projection import check_length
+from keras_linformer.layers.validation import check_length
 
 # How one attention layer shares its projections (`parameter_sharing`).
 PARAMETER_SHARING = ("none", "headwise", "key_value")
@@ -162,7 +161,11 @@ def compressed_heads(
 def _compress_per_head(inputs, projection, dense, padding_mask):
     """`E_i (X W_i) + b_i`: each head's features, compressed by that head's
     projection; the bias is added after, as for shared ones."""
-    heads = ops.einsum("bsc,che->bshe", inputs, dense.kernel)
+    # The dense layer applies its own kernel, so a quantized one (whose
+    # `kernel` is raw integers without their scale) stays exact.
+    heads = dense(inputs)
+    if dense.bias is not None:
+        heads = heads - dense.bias
     compressed, slot_mask = projection(heads, mask=padding_mask)
     if dense.bias is not None:
         compressed = compressed + dense.bias

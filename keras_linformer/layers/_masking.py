@@ -1,13 +1,15 @@
 """Internal: mask helpers shared by the Linformer layers."""
 
+import keras
 from keras import ops
 
-from keras_linformer.backend_utils import concrete_numpy
+from keras_linformer.backend_utils import check_at_run_time
 
 
 def large_negative(dtype):
     """A logit offset that zeroes a softmax weight without overflowing."""
-    return -3e4 if str(dtype).endswith("float16") else -1e9
+    standardized = keras.backend.standardize_dtype(dtype)
+    return -3e4 if standardized == "float16" else -1e9
 
 
 def slot_bias(slot_mask, dtype):
@@ -40,30 +42,44 @@ def combine_masks(*masks):
     return combined
 
 
-def key_mask_from_attention_mask(attention_mask):
+def key_mask_from_attention_mask(attention_mask, query_mask=None, causal=False):
     """Folds a `(batch, T, S)` attention mask into a `(batch, S)` key mask.
 
     A compressed key slot mixes every source position, so a mask that treats
     queries differently cannot be applied after compression. The mask folds
     exactly when every query row that admits any key admits the same keys;
-    rows that admit none belong to masked queries and impose nothing. The
-    check needs the mask's values, so it runs wherever they are concrete
-    (eager calls on every backend) and is skipped while a graph is traced.
+    rows that admit none, or whose query `query_mask` masks, impose nothing.
+    Other masks raise a ValueError, in compiled calls too (where the backend
+    can raise, see `check_at_run_time`). `causal` says whether the caller is
+    `CausalLinformerAttention`, for the error message.
     """
     attention_mask = ops.cast(attention_mask, "bool")
+    if query_mask is not None:
+        # As in `MultiHeadAttention`, a masked query's row admits no key.
+        attention_mask = ops.logical_and(
+            attention_mask, ops.expand_dims(ops.cast(query_mask, "bool"), -1)
+        )
     key_mask = ops.any(attention_mask, axis=1)
-    values = concrete_numpy(attention_mask)
-    if values is not None:
-        rows_in_use = values.any(axis=2, keepdims=True)
-        folded = values.any(axis=1, keepdims=True)
-        if ((values != folded) & rows_in_use).any():
-            raise ValueError(
-                "LinformerAttention received an `attention_mask` whose rows "
-                "differ between queries. Linformer compresses the key/value "
-                "sequence, so it can only apply masks that are the same for "
-                "every query (padding masks). Pass a padding mask "
-                "(`value_mask`/`key_mask`, a Keras mask, or an attention mask "
-                "whose rows are equal), or `CausalLinformerAttention` for "
-                "causal attention."
-            )
+    rows_in_use = ops.any(attention_mask, axis=2, keepdims=True)
+    differs = ops.logical_and(
+        ops.not_equal(attention_mask, ops.expand_dims(key_mask, 1)),
+        rows_in_use,
+    )
+    if causal:
+        advice = (
+            "This layer is causal by itself (`use_causal_mask=True`, the "
+            "default): pass only the padding, e.g. as `value_mask`."
+        )
+    else:
+        advice = (
+            "Pass a padding mask (`value_mask`/`key_mask`, a Keras mask, or "
+            "an attention mask whose rows are equal), or use "
+            "`CausalLinformerAttention` for causal attention."
+        )
+    check_at_run_time(
+        ops.logical_not(ops.any(differs)),
+        "The `attention_mask` has rows that differ between queries. "
+        "Linformer compresses the key/value sequence, so it can only apply "
+        f"masks that are the same for every query (padding masks). {advice}",
+    )
     return key_mask

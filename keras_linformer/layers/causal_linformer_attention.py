@@ -3,12 +3,14 @@
 import keras
 from keras import ops
 
+from keras_linformer.backend_utils import check_at_run_time
 from keras_linformer.layers._causal_attention import causal_attention
 from keras_linformer.layers._causal_attention import causal_decode_step
 from keras_linformer.layers._masking import combine_masks
 from keras_linformer.layers._masking import key_mask_from_attention_mask
 from keras_linformer.layers.linformer_attention import LinformerAttention
 from keras_linformer.layers.sequence_projection import check_causal_projection
+from keras_linformer.layers.validation import check_length
 
 
 def check_chunk_size(chunk_size, sequence_length):
@@ -160,13 +162,18 @@ class CausalLinformerAttention(LinformerAttention):
                     f"query_shape={tuple(query.shape)}, "
                     f"value_shape={tuple(value.shape)}"
                 )
+        value = check_length(
+            ops.shape(value)[1], self.sequence_length, "value", value
+        )
         key = value if key is None else key
         padding_mask = combine_masks(
             value_mask,
             key_mask,
             None
             if attention_mask is None
-            else key_mask_from_attention_mask(attention_mask),
+            else key_mask_from_attention_mask(
+                attention_mask, query_mask, causal=True
+            ),
         )
         state_lengths = None
         if return_cache:
@@ -210,6 +217,24 @@ class CausalLinformerAttention(LinformerAttention):
                 f"cache_update_index={cache_update_index}"
             )
         self._check_cache_layout()
+        expected = self.cache_shape(cache.shape[0])
+        # Dimensions unknown while tracing are checked by the computation.
+        if len(cache.shape) != len(expected) or any(
+            size not in (None, want)
+            for size, want in zip(cache.shape, expected)
+        ):
+            raise ValueError(
+                "The decoding cache must have the shape of "
+                f"`cache_shape(batch_size)`, {expected}. Received: "
+                f"cache_shape={tuple(cache.shape)}"
+            )
+        position = ops.max(ops.cast(cache_update_index, "int32"))
+        check_at_run_time(
+            ops.less(position, self.sequence_length),
+            "The decoding position `cache_update_index` ({}) must be below "
+            f"the `sequence_length` ({self.sequence_length}).",
+            position,
+        )
         key = value if key is None else key
         output, cache = causal_decode_step(
             self._query_dense(query),

@@ -16,17 +16,12 @@ from keras_linformer.layers._key_value_projection import compressed_heads
 from keras_linformer.layers._key_value_projection import (
     key_value_projections,
 )
-from keras_linformer.layers.sequence_projection import check_length
 from keras_linformer.layers.validation import check_attention_shapes
 from keras_linformer.layers.validation import check_dropout
+from keras_linformer.layers.validation import check_length
+from keras_linformer.layers.validation import check_key_value_features
 from keras_linformer.layers.validation import check_output_shape
 from keras_linformer.layers.validation import check_positive_int
-
-from keras_linformer.layers._key_value_projection import (  # noqa: F401
-    BACKBONE_PARAMETER_SHARING,
-    LAYERWISE,
-    PARAMETER_SHARING,
-)
 
 
 @keras.saving.register_keras_serializable(package="keras_linformer")
@@ -101,7 +96,9 @@ class LinformerAttention(keras.layers.Layer):
         value: `(batch, S, dim)` value tensor, `S <= sequence_length`.
         key: optional `(batch, S, dim)` key tensor; `value` is used if None.
         query_mask, value_mask, key_mask: optional boolean masks of shape
-            `(batch, T)` / `(batch, S)`, True at real positions.
+            `(batch, T)` / `(batch, S)`, True at real positions. As in
+            `MultiHeadAttention`, `value_mask` and `key_mask` hide keys, and
+            a masked query's row of `attention_mask` imposes nothing.
         attention_mask: optional boolean `(batch, T, S)` mask that is the same
             for every query (see above).
         training: Python boolean, whether dropout is active.
@@ -274,6 +271,7 @@ class LinformerAttention(keras.layers.Layer):
             "abc,cde->abde", heads(self._value_dim), "de", "value"
         )
         self._value_dense.build(value_shape)
+        self._key_value_features = (key_shape[-1], value_shape[-1])
         output_shape = self._output_shape or (query_shape[-1],)
         letters = "fghij"[: len(output_shape)]
         self._output_dense = self._dense(
@@ -333,15 +331,11 @@ class LinformerAttention(keras.layers.Layer):
             )
         if key_value_cache is None:
             key_value_cache = self.compressed_key_value(
-                value, key, value_mask, key_mask, attention_mask
+                value, key, value_mask, key_mask, attention_mask, query_mask
             )
-        key, value, slot_mask = key_value_cache
-        query = self._query_dense(query)
         output, scores = self._compute_attention(
-            query,
-            key,
-            value,
-            slot_mask,
+            self._query_dense(query),
+            *key_value_cache,
             training=training,
             return_attention_scores=return_attention_scores,
         )
@@ -355,6 +349,7 @@ class LinformerAttention(keras.layers.Layer):
         value_mask=None,
         key_mask=None,
         attention_mask=None,
+        query_mask=None,
     ):
         """The compressed key and value heads that queries attend to.
 
@@ -363,7 +358,8 @@ class LinformerAttention(keras.layers.Layer):
         step of cross-attention to a fixed encoder sequence.
 
         Args:
-            value, key, value_mask, key_mask, attention_mask: as in `call`.
+            value, key, value_mask, key_mask, attention_mask, query_mask:
+                as in `call`.
 
         Returns:
             A tuple `(key, value, slot_mask)`: `(batch, k, num_heads,
@@ -375,14 +371,17 @@ class LinformerAttention(keras.layers.Layer):
         self_attention = key is None or key is value
         key = value if key is None else key
         check_length(ops.shape(value)[1], self.sequence_length, "value")
+        check_key_value_features(
+            key.shape, value.shape, self._key_value_features
+        )
         padding_mask = combine_masks(
             value_mask,
-            None if self_attention else key_mask,
+            key_mask,
             None
             if attention_mask is None
-            else key_mask_from_attention_mask(attention_mask),
+            else key_mask_from_attention_mask(attention_mask, query_mask),
         )
-        key, value, slot_mask = compressed_heads(
+        return compressed_heads(
             key,
             value,
             self._key_projection,
@@ -392,7 +391,6 @@ class LinformerAttention(keras.layers.Layer):
             padding_mask,
             self_attention,
         )
-        return key, value, slot_mask
 
     def _compute_attention(
         self,

@@ -5,6 +5,7 @@ import math
 import keras
 from keras import ops
 
+from keras_linformer.layers.validation import check_length
 from keras_linformer.layers.validation import check_positive_int
 
 PROJECTION_KINDS = ("linear", "mean_pool", "max_pool", "conv")
@@ -162,7 +163,16 @@ class SequenceProjection(keras.layers.Layer):
         self.built = True
 
     def call(self, inputs, mask=None):
-        check_length(ops.shape(inputs)[1], self.sequence_length, "inputs")
+        inputs = check_length(
+            ops.shape(inputs)[1], self.sequence_length, "inputs", inputs
+        )
+        if self.kind == "conv" and inputs.shape[-1] != self.kernel.shape[-1]:
+            # A shared layer is built once, by its first caller.
+            raise ValueError(
+                "This `SequenceProjection` has a convolution kernel for "
+                f"{self.kernel.shape[-1]} channels, built by its first call. "
+                f"Received: inputs_shape={tuple(inputs.shape)}"
+            )
         if mask is not None:
             mask = ops.cast(mask, "bool")
             feature_mask = mask
@@ -317,14 +327,20 @@ class SequenceProjection(keras.layers.Layer):
         window_mask = ops.reshape(
             mask, (-1, self.projected_length, self.window)
         )
-        counts = ops.sum(ops.cast(window_mask, inputs.dtype), axis=2)
+        # Half-precision sums of a few large values overflow: sum in float32.
+        sum_dtype = _accumulation_dtype(inputs.dtype)
+        counts = ops.sum(ops.cast(window_mask, sum_dtype), axis=2)
         slot_mask = counts > 0
         if self.kind == "mean_pool":
-            projected = ops.sum(windows, axis=2) / ops.expand_dims(
-                ops.maximum(counts, 1), -1
+            total = ops.sum(ops.cast(windows, sum_dtype), axis=2)
+            projected = ops.cast(
+                total / ops.expand_dims(ops.maximum(counts, 1), -1),
+                inputs.dtype,
             )
         elif self.kind == "max_pool":
-            lowest = ops.full_like(windows, float(-65000))
+            # -inf is below every real value in every dtype; empty slots,
+            # whose max it is, become zeros below.
+            lowest = ops.full_like(windows, float("-inf"))
             windows = ops.where(
                 ops.expand_dims(window_mask, -1), windows, lowest
             )
@@ -374,6 +390,12 @@ class SequenceProjection(keras.layers.Layer):
         return config
 
 
+def _accumulation_dtype(dtype):
+    """float32 for half-precision `dtype`, else `dtype` itself."""
+    dtype = keras.backend.standardize_dtype(dtype)
+    return "float32" if dtype in ("float16", "bfloat16") else dtype
+
+
 def check_causal_projection(projection):
     """Raises a ValueError unless `projection` (a kind or a
     `SequenceProjection`) has a causal form."""
@@ -398,15 +420,4 @@ def validate_lengths(sequence_length, projected_length):
             "the projection compresses n positions into k slots. Received: "
             f"projected_length={projected_length}, "
             f"sequence_length={sequence_length}"
-        )
-
-
-def check_length(length, sequence_length, name):
-    """Raises a ValueError when a statically known length exceeds n."""
-    if isinstance(length, int) and length > sequence_length:
-        raise ValueError(
-            f"The sequence length of `{name}` ({length}) exceeds the "
-            f"`sequence_length` ({sequence_length}) that the Linformer "
-            "projection covers. Build the layer with a larger "
-            "`sequence_length`, or truncate the input."
         )

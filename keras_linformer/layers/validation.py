@@ -1,5 +1,9 @@
 """Internal: argument checks shared by the layers and models."""
 
+from keras import ops
+
+from keras_linformer.backend_utils import check_at_run_time
+
 
 def check_positive_int(name, value):
     """Raises a ValueError unless `value` is a positive int (not a bool)."""
@@ -47,8 +51,47 @@ def check_attention_shapes(layer_name, query_shape, value_shape, key_shape):
                 "features) with known features. Received: "
                 f"{name}_shape={tuple(shape)}"
             )
-    if value_shape[1] != key_shape[1]:
+    _check_same_length(value_shape, key_shape)
+
+
+def check_key_value_features(key_shape, value_shape, built_features):
+    """Raises a ValueError unless `key` and `value` have the same length and
+    the feature sizes `(key, value)` that the layer was built for."""
+    _check_same_length(value_shape, key_shape)
+    for name, shape, features in zip(
+        ("key", "value"), (key_shape, value_shape), built_features
+    ):
+        if shape[-1] != features:
+            raise ValueError(
+                f"The layer was built for `{name}` with {features} features. "
+                f"Received: {name}_shape={tuple(shape)}"
+            )
+
+
+def _check_same_length(value_shape, key_shape):
+    lengths = (value_shape[1], key_shape[1])
+    if None not in lengths and lengths[0] != lengths[1]:
         raise ValueError(
             "`key` and `value` must have the same length. Received: "
             f"value_shape={tuple(value_shape)}, key_shape={tuple(key_shape)}"
         )
+
+
+def check_length(length, sequence_length, name, tensor=None):
+    """Raises a ValueError when a length (an int, or a scalar tensor while
+    tracing) exceeds n: at once where it is known, else when the compiled
+    call runs (see `check_at_run_time`, which holds `tensor` back until
+    then). Returns `tensor`."""
+    message = (
+        f"The sequence length of `{name}` ({{}}) exceeds the "
+        f"`sequence_length` ({sequence_length}) that the Linformer "
+        "projection covers. Build the layer with a larger "
+        "`sequence_length`, or truncate the input."
+    )
+    if isinstance(length, int) or length is None:
+        if length is not None and length > sequence_length:
+            raise ValueError(message.format(length))
+        return tensor
+    return check_at_run_time(
+        ops.less_equal(length, sequence_length), message, length, tensor=tensor
+    )

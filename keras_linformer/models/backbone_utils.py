@@ -7,13 +7,15 @@ imports the other.
 """
 
 import keras
+from keras import ops
 from keras.layers import ReversibleEmbedding
-from keras_hub.layers import PositionEmbedding
+from keras_hub import layers as hub_layers
 
-from keras_linformer.layers.linformer_attention import (
+from keras_linformer.layers._key_value_projection import (
     BACKBONE_PARAMETER_SHARING as PARAMETER_SHARING,
 )
 from keras_linformer.layers.sequence_projection import SequenceProjection
+from keras_linformer.layers.validation import check_length
 from keras_linformer.layers.validation import check_positive_int
 
 # The constructor arguments both Linformer backbones keep in their configs.
@@ -332,3 +334,19 @@ def embedding_layers(vocabulary_size, hidden_dim, max_sequence_length, dtype):
         name="position_embedding",
     )
     return token_embedding, position_embedding
+
+
+@keras.saving.register_keras_serializable(package="keras_linformer")
+class PositionEmbedding(hub_layers.PositionEmbedding):
+    """keras-hub's `PositionEmbedding`, which raises a ValueError naming
+    both lengths for a sequence longer than it covers, in compiled calls
+    too, rather than failing inside its slice.
+
+    Its class name is keras-hub's, under which saved weights are stored.
+    """
+
+    def call(self, inputs, start_index=0, positions=None):
+        inputs = check_length(
+            ops.shape(inputs)[-2], self.sequence_length, "token_ids", inputs
+        )
+        return super().call(inputs, start_index, positions)

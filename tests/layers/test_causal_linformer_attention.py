@@ -1,3 +1,5 @@
+import re
+
 import keras
 import numpy as np
 import pytest
@@ -6,6 +8,8 @@ from keras_linformer.layers import CausalLinformerAttention
 from keras_linformer.layers import LinformerAttention
 from keras_linformer.layers import SequenceProjection
 from tests.testing import MIXED_PRECISION_POLICIES
+from tests.testing import compiled
+from tests.testing import compiled_call_errors
 from tests.testing import run_layer_test
 from tests.testing import run_mixed_precision_test
 from tests.testing import to_numpy
@@ -294,6 +298,57 @@ def test_bad_cached_calls_are_rejected():
         layer(x, x, return_cache=True, return_attention_scores=True)
     with pytest.raises(ValueError, match="return_cache=True"):
         layer(x, x, return_cache=True, use_causal_mask=False)
+
+
+@pytest.mark.parametrize(
+    "shape", [CACHE_SHAPE[:2] + (K + C + 1,) + CACHE_SHAPE[3:], (BATCH, K + C)]
+)
+def test_decoding_cache_of_the_wrong_shape_raises_naming_both(shape):
+    layer = causal_layer()
+    x = random_inputs(length=1)
+    message = rf"{re.escape(str(CACHE_SHAPE))}.*{re.escape(str(shape))}"
+    with pytest.raises(ValueError, match=message):
+        layer(x, x, cache=np.zeros(shape, "float32"), cache_update_index=0)
+
+
+def test_longer_sequence_raises_naming_both_lengths():
+    layer = causal_layer()
+    x, longer = random_inputs(), random_inputs(length=N + 2)
+    message = rf"\({N + 2}\).*\({N}\)"
+    with pytest.raises(ValueError, match=message):
+        layer(longer, longer)
+    call = compiled(lambda x: layer(x, x), x)
+    with pytest.raises(compiled_call_errors(), match=message):
+        to_numpy(call(longer))
+
+
+def test_decoding_past_the_sequence_length_raises_naming_both():
+    layer = causal_layer()
+    x, cache = random_inputs(length=1), np.zeros(CACHE_SHAPE, "float32")
+    message = rf"\({N}\).*\({N}\)"
+    with pytest.raises(ValueError, match=message):
+        layer(x, x, cache=cache, cache_update_index=N)
+    call = compiled(
+        lambda x, cache, index: layer(
+            x, x, cache=cache, cache_update_index=index
+        ),
+        x, cache, np.int32(0),
+        dynamic_length=False,
+    )
+    call(x, cache, np.int32(N - 1))
+    with pytest.raises(compiled_call_errors(), match=message):
+        to_numpy(call(x, cache, np.int32(N)))
+
+
+def test_lower_triangular_attention_mask_error_points_to_the_padding():
+    layer = causal_layer()
+    x = random_inputs()
+    lower = np.tril(np.ones((BATCH, LENGTH, LENGTH), dtype=bool))
+    with pytest.raises(ValueError, match="differ between queries") as error:
+        layer(x, x, attention_mask=lower)
+    assert "causal by itself" in str(error.value)
+    assert "CausalLinformerAttention` for" not in str(error.value)
+    assert "causal=True" not in str(error.value)
 
 
 def test_config_keeps_causal_arguments():

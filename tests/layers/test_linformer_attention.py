@@ -1,3 +1,6 @@
+import gc
+import warnings
+
 import keras
 import numpy as np
 import pytest
@@ -8,9 +11,11 @@ from keras_linformer.backend_utils import keras_mask
 from keras_linformer.layers import LinformerAttention
 from keras_linformer.layers import SequenceProjection
 from keras_linformer.layers._attention_step import split_queries
-from keras_linformer.layers.linformer_attention import PARAMETER_SHARING
+from keras_linformer.layers._key_value_projection import PARAMETER_SHARING
 from keras_linformer.layers.sequence_projection import PROJECTION_KINDS
 from tests.testing import MIXED_PRECISION_POLICIES
+from tests.testing import compiled
+from tests.testing import compiled_call_errors
 from tests.testing import functional_model
 from tests.testing import import_example
 from tests.testing import input_gradients
@@ -183,6 +188,27 @@ def test_mixed_precision(projection, policy):
         },
         policy,
     )
+
+
+@pytest.mark.parametrize("sharing", PARAMETER_SHARING)
+@pytest.mark.parametrize("projection", PROJECTION_KINDS)
+def test_int8_quantized_model_matches_float(projection, sharing, monkeypatch):
+    # Keras collects garbage after replacing each kernel, seconds in a test
+    # process full of objects, and nothing here needs the memory back.
+    monkeypatch.setattr(gc, "collect", lambda *args: 0)
+    x = random_inputs()
+    inputs = keras.Input(shape=(LENGTH, DIM))
+    layer = LinformerAttention(
+        **attention_kwargs(projection=projection, parameter_sharing=sharing)
+    )
+    model = keras.Model(inputs, layer(inputs, inputs))
+    expected = to_numpy(model(x))
+    with warnings.catch_warnings():
+        # Layers without weights to quantize say so.
+        warnings.simplefilter("ignore")
+        model.quantize("int8")
+    assert layer.key_dense.quantization_mode == "int8"
+    np.testing.assert_allclose(to_numpy(model(x)), expected, atol=0.1)
 
 
 # Exactness: with k = n and identity projections, Linformer attention is
@@ -376,6 +402,47 @@ def test_keras_mask_is_honoured_like_multi_head_attention():
     np.testing.assert_array_equal(to_numpy(keras_mask(output)), real)
 
 
+def identity_mean_pool_and_multi_head_attention(x):
+    """A LinformerAttention with k = n windows of one position, which is
+    multi-head attention, and the MultiHeadAttention with its weights."""
+    layer = LinformerAttention(
+        **attention_kwargs(
+            sequence_length=LENGTH,
+            projected_length=LENGTH,
+            projection="mean_pool",
+            bias_initializer="random_normal",
+        )
+    )
+    layer(x, x)
+    return layer, multi_head_attention_like(layer, x, x)
+
+
+def test_explicit_key_mask_in_self_attention_acts_like_multi_head_attention():
+    x, mask = random_inputs(), padding_mask()
+    layer, mha = identity_mean_pool_and_multi_head_attention(x)
+    np.testing.assert_allclose(
+        to_numpy(layer(x, x, key_mask=mask)),
+        to_numpy(mha(x, x, key_mask=mask)),
+        atol=1e-5,
+    )
+
+
+def test_query_mask_frees_masked_queries_rows_of_the_attention_mask():
+    x, mask = random_inputs(), padding_mask()
+    layer, mha = identity_mean_pool_and_multi_head_attention(x)
+    # Per-key rows for real queries; masked queries' rows admit everything.
+    attention_mask = mask[:, None, :] | ~mask[:, :, None]
+    with pytest.raises(ValueError, match="differ between queries"):
+        layer(x, x, attention_mask=attention_mask)
+    output = layer(x, x, query_mask=mask, attention_mask=attention_mask)
+    # MultiHeadAttention reads the query mask from the Keras mask only, and
+    # combines it with the attention mask so.
+    expected = mha(x, x, attention_mask=attention_mask & mask[:, :, None])
+    np.testing.assert_allclose(
+        to_numpy(output)[mask], to_numpy(expected)[mask], atol=1e-5
+    )
+
+
 # Padding never leaks into the outputs at real positions.
 
 
@@ -440,6 +507,18 @@ def test_fully_padded_rows_give_finite_outputs(projection):
     assert np.all(np.isfinite(to_numpy(fast_output)))
 
 
+@pytest.mark.parametrize("policy", MIXED_PRECISION_POLICIES)
+@pytest.mark.parametrize("projection", PROJECTION_KINDS)
+def test_fully_padded_rows_are_finite_in_mixed_precision(projection, policy):
+    layer = LinformerAttention(
+        **attention_kwargs(projection=projection), dtype=policy
+    )
+    x, mask = random_inputs(), padding_mask()
+    mask[0] = False
+    output = ops.cast(layer(x, x, value_mask=mask), "float32")
+    assert np.all(np.isfinite(to_numpy(output)))
+
+
 # Attention masks survive compression only as per-key masks.
 
 
@@ -471,6 +550,11 @@ def test_attention_mask_that_differs_between_queries_raises():
     causal = np.tril(np.ones((BATCH, LENGTH, LENGTH), dtype=bool))
     with pytest.raises(ValueError, match="differ between queries"):
         layer(x, x, attention_mask=causal)
+    per_key = np.ones((BATCH, LENGTH, LENGTH), dtype=bool)
+    call = compiled(lambda x, mask: layer(x, x, attention_mask=mask), x, causal)
+    call(x, per_key)
+    with pytest.raises(compiled_call_errors(), match="differ between queries"):
+        to_numpy(call(x, causal))
 
 
 # Lengths and arguments.
@@ -496,6 +580,15 @@ def test_value_longer_than_sequence_length_raises_naming_both():
     symbolic = keras.Input(shape=(N + 3, DIM))
     with pytest.raises(ValueError, match=message):
         LinformerAttention(**attention_kwargs())(symbolic, symbolic)
+
+
+@pytest.mark.parametrize("projection", PROJECTION_KINDS)
+def test_longer_value_raises_naming_both_in_compiled_calls(projection):
+    layer = LinformerAttention(**attention_kwargs(projection=projection))
+    x = random_inputs()
+    call = compiled(lambda x: layer(x, x), x)
+    with pytest.raises(compiled_call_errors(), match=rf"\({N + 3}\).*\({N}\)"):
+        to_numpy(call(random_inputs(length=N + 3)))
 
 
 @pytest.mark.parametrize(
@@ -544,6 +637,32 @@ def test_key_and_value_of_different_lengths_raise():
     layer = LinformerAttention(**attention_kwargs())
     with pytest.raises(ValueError, match="same length"):
         layer(random_inputs(), random_inputs(), random_inputs(length=LENGTH - 1))
+
+
+def test_built_layer_rejects_key_and_value_of_other_sizes():
+    layer = LinformerAttention(**attention_kwargs())
+    query = random_inputs(length=QUERY_LENGTH)
+    layer(query, random_inputs(), random_inputs())
+    with pytest.raises(ValueError, match=rf"\({BATCH}, {LENGTH}, {DIM}\).*"
+                       rf"\({BATCH}, {LENGTH - 1}, {DIM}\)"):
+        layer(query, random_inputs(), random_inputs(length=LENGTH - 1))
+    with pytest.raises(ValueError, match=f"`key` with {DIM} features.*"
+                       f"key_shape=\\({BATCH}, {LENGTH}, {DIM + 1}\\)"):
+        layer(query, random_inputs(), random_inputs(dim=DIM + 1))
+
+
+def test_per_head_conv_projection_reused_at_another_head_size_raises():
+    shared = SequenceProjection(N, K, kind="conv", num_heads=HEADS)
+    x = random_inputs()
+    first = LinformerAttention(
+        num_heads=HEADS, key_dim=KEY_DIM, projection=shared
+    )
+    first(x, x)
+    other = LinformerAttention(
+        num_heads=HEADS, key_dim=KEY_DIM + 1, projection=shared
+    )
+    with pytest.raises(ValueError, match=f"for {KEY_DIM} channels"):
+        other(x, x)
 
 
 # Serialization and layerwise sharing.

@@ -3,6 +3,7 @@ import math
 import keras
 import numpy as np
 import pytest
+from keras import ops
 
 from keras_linformer.layers import SequenceProjection
 from keras_linformer.layers.sequence_projection import PROJECTION_KINDS
@@ -116,6 +117,26 @@ def test_padding_is_invisible(kind, num_heads):
             np.testing.assert_array_equal(output[1], expected[1])
 
 
+def test_max_pool_keeps_real_values_below_any_fill_value():
+    layer = SequenceProjection(N, K, kind="max_pool")
+    x = np.full((BATCH, LENGTH, CHANNELS), -1e6, "float32")
+    mask = padding_mask()
+    projected, slot_mask = to_numpy(layer(x, mask=mask))
+    np.testing.assert_array_equal(projected[slot_mask], -1e6)
+    np.testing.assert_array_equal(projected[~slot_mask], 0.0)
+
+
+@pytest.mark.parametrize("policy", [None] + MIXED_PRECISION_POLICIES)
+def test_mean_pool_of_large_values_is_exact_in_every_dtype_policy(policy):
+    layer = SequenceProjection(64, 1, kind="mean_pool", dtype=policy)
+    mask = np.ones((BATCH, 64), dtype=bool)
+    mask[1, 40:] = False
+    x = np.full((BATCH, 64, CHANNELS), 2000.0, "float32")
+    projected = layer(x, mask=mask)[0]
+    projected = to_numpy(ops.cast(projected, "float32"))
+    np.testing.assert_array_equal(projected, 2000.0)
+
+
 @pytest.mark.parametrize("policy", MIXED_PRECISION_POLICIES)
 @pytest.mark.parametrize(
     "kind, num_heads", [(kind, None) for kind in PROJECTION_KINDS]
@@ -151,6 +172,16 @@ def test_mixed_precision(kind, num_heads, policy):
 def test_invalid_arguments_raise(kwargs, message):
     with pytest.raises(ValueError, match=message):
         SequenceProjection(**kwargs)
+
+
+@pytest.mark.parametrize("num_heads", [None, HEADS])
+def test_shared_conv_projection_at_another_channel_size_raises(num_heads):
+    layer = SequenceProjection(N, K, kind="conv", num_heads=num_heads)
+    layer(random_inputs(num_heads=num_heads))
+    other = np.concatenate([random_inputs(num_heads=num_heads)] * 2, axis=-1)
+    message = f"for {CHANNELS} channels.*{2 * CHANNELS}"
+    with pytest.raises(ValueError, match=message):
+        layer(other)
 
 
 def test_inputs_of_wrong_rank_or_length_raise():

@@ -1,5 +1,7 @@
 """An end-to-end causal Linformer language model with fixed-size decoding."""
 
+import warnings
+
 import keras
 from keras import ops
 from keras_hub.models import CausalLM
@@ -296,6 +298,21 @@ class LinformerCausalLM(CausalLM):
     def generate(
         self, inputs, max_length=None, stop_token_ids="auto", strip_prompt=False
     ):
+        """Generates text as `keras_hub.models.CausalLM.generate` does.
+
+        A `max_length` beyond the backbone's `max_sequence_length` n (which
+        the position embedding and the projections cover) is clamped to n,
+        with a warning.
+        """
+        limit = self.backbone.max_sequence_length
+        if max_length is not None and max_length > limit:
+            warnings.warn(
+                f"`max_length` ({max_length}) exceeds the backbone's "
+                f"`max_sequence_length` ({limit}); generating up to {limit} "
+                "tokens.",
+                stacklevel=2,
+            )
+            max_length = limit
         # keras-hub reads the end token off the tokenizer before it
         # preprocesses; our preprocessor declares it there when built.
         if self.preprocessor is not None and not self.preprocessor.built:

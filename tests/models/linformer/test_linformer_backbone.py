@@ -8,6 +8,8 @@ import pytest
 from keras_linformer.layers import SequenceProjection
 from keras_linformer.models import LinformerBackbone
 from keras_linformer.models.backbone_utils import PARAMETER_SHARING
+from tests.testing import compiled
+from tests.testing import compiled_call_errors
 from tests.testing import run_serialization_test
 from tests.testing import to_numpy
 
@@ -50,6 +52,22 @@ def test_output_shape_and_shorter_sequences():
         10,
         HIDDEN,
     )
+
+
+def test_longer_input_raises_naming_both_lengths():
+    backbone = LinformerBackbone(**backbone_kwargs())
+    longer = inputs(length=N + 4, real=(N + 4, 5))
+    message = rf"\({N + 4}\).*\({N}\)"
+    with pytest.raises(ValueError, match=message):
+        backbone(longer)
+    call = compiled(
+        lambda token_ids, padding_mask: backbone(
+            {"token_ids": token_ids, "padding_mask": padding_mask}
+        ),
+        *inputs().values(),
+    )
+    with pytest.raises(compiled_call_errors(), match=message):
+        to_numpy(call(*longer.values()))
 
 
 def test_padding_does_not_change_real_positions():

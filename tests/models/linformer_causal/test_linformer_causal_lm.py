@@ -362,6 +362,23 @@ def test_samplers_generate_strings(causal_lm, sampler):
     assert outputs[0].startswith("the quick brown fox")
 
 
+def test_generate_clamps_max_length_to_the_sequence_length_with_a_warning(
+    causal_lm, monkeypatch
+):
+    # Generating N tokens takes seconds; keras-hub's loop is not under test.
+    requested = []
+    monkeypatch.setattr(
+        keras_hub.models.CausalLM,
+        "generate",
+        lambda self, inputs, max_length=None, **kwargs: requested.append(
+            max_length
+        ),
+    )
+    with pytest.warns(UserWarning, match=rf"\({N + 6}\).*\({N}\)"):
+        causal_lm.generate(PROMPTS, max_length=N + 6)
+    assert requested == [N]
+
+
 def test_contrastive_sampler_is_rejected(causal_lm):
     model = LinformerCausalLM(causal_lm.backbone, causal_lm.preprocessor)
     model.compile(sampler="contrastive")
