@@ -8,6 +8,8 @@ with the cheap gradient on every backend. Their measurements are in
 `benchmarks/README.md`.
 """
 
+import contextlib
+import contextvars
 import dataclasses
 
 import keras
@@ -32,6 +34,25 @@ def concrete_numpy(tensor):
         return np.asarray(ops.convert_to_numpy(tensor))
     except Exception:  # Each backend raises its own tracing error type.
         return None
+
+
+# False inside `without_run_time_checks`.
+_RUN_TIME_CHECKS = contextvars.ContextVar("run_time_checks", default=True)
+
+
+@contextlib.contextmanager
+def without_run_time_checks():
+    """Within it, `check_at_run_time` adds no check to a traced graph.
+
+    For callers that bound the values themselves: inside a compiled decoding
+    loop a check per layer and step (a host callback on JAX) costs more than
+    the step. Checks of concrete values still run.
+    """
+    token = _RUN_TIME_CHECKS.set(False)
+    try:
+        yield
+    finally:
+        _RUN_TIME_CHECKS.reset(token)
 
 
 def check_at_run_time(condition, message, *values, tensor=None):
@@ -59,6 +80,8 @@ def check_at_run_time(condition, message, *values, tensor=None):
             raise ValueError(
                 message.format(*(concrete_numpy(v) for v in values))
             )
+        return tensor
+    if not _RUN_TIME_CHECKS.get():
         return tensor
     if keras.config.backend() == "tensorflow":
         import tensorflow as tf

@@ -2,8 +2,15 @@ import keras
 import numpy as np
 from keras import ops
 
+import pytest
+
 from keras_linformer.backend_utils import attention_query_block
+from keras_linformer.backend_utils import check_at_run_time
 from keras_linformer.backend_utils import softmax
+from keras_linformer.backend_utils import without_run_time_checks
+from tests.testing import BACKEND
+from tests.testing import compiled
+from tests.testing import compiled_call_errors
 from tests.testing import input_gradients
 from tests.testing import to_numpy
 
@@ -38,3 +45,27 @@ def test_attention_query_blocks_only_where_they_keep_logits_in_cache():
     assert attention_query_block(8, 256, 8193) is None
     assert attention_query_block(8, 256, None) is None
     assert attention_query_block(8, 2**22, 4) == 1
+
+
+def positive_or_raise(x):
+    total = ops.sum(x)
+    return check_at_run_time(
+        ops.greater(total, 0), "total {} is not positive", total, tensor=x
+    )
+
+
+def test_run_time_check_raises_in_compiled_calls_unless_turned_off():
+    negative = -np.ones((1, 3), "float32")
+    with pytest.raises(compiled_call_errors(), match="total -3"):
+        to_numpy(compiled(positive_or_raise, negative)(negative))
+    # Concrete values are still checked inside the context.
+    with without_run_time_checks():
+        with pytest.raises(ValueError, match="total -3"):
+            positive_or_raise(negative)
+    if BACKEND == "torch":
+        return  # PyTorch runs Keras eagerly: every value is concrete.
+    with without_run_time_checks():
+        # A new function, so JAX traces it again rather than reusing the
+        # trace above.
+        traced = compiled(lambda x: positive_or_raise(x), negative)
+        np.testing.assert_array_equal(to_numpy(traced(negative)), negative)

@@ -8,6 +8,7 @@ from keras_hub.models import CausalLM
 from keras_hub.samplers import ContrastiveSampler
 from keras_hub.src.utils.tensor_utils import any_equal
 
+from keras_linformer.backend_utils import without_run_time_checks
 from keras_linformer.models.backbone_utils import check_vocabulary_fits
 from keras_linformer.models.linformer_causal.linformer_causal_backbone import (
     LinformerCausalBackbone,
@@ -337,6 +338,11 @@ class LinformerCausalLM(CausalLM):
             A dictionary with the completed `"token_ids"` and a
             `"padding_mask"` that ends after each row's stop token.
         """
+        # `generate` clamps `max_length` to n, so no position passes n.
+        with without_run_time_checks():
+            return self._generate_step(inputs, stop_token_ids)
+
+    def _generate_step(self, inputs, stop_token_ids):
         if isinstance(self.sampler, ContrastiveSampler):
             raise ValueError(
                 "LinformerCausalLM cannot use the contrastive sampler: it "
