@@ -20,9 +20,14 @@ construction. In training the summaries are an exclusive prefix sum over
 per-chunk contributions: O(n (k + C) d) time per head. Because E and F are
 linear along the sequence, they commute with the key/value dense layers, so
 the summaries are kept in head space (the keys are needed there anyway for
-the exact part). Decoding carries, per layer, the k summaries and the C raw
-keys/values of the current chunk for keys and for values: a state of
-`(batch, 2, k + C, heads, head_dim)` whatever the generated length. The
+the exact part). Decoding carries, per layer, the k summaries (scaled, as
+attended: means for `"mean_pool"`) and the C raw keys/values of the current
+chunk for keys and for values: a state of `(batch, 2, k + C, heads,
+head_dim)` whatever the generated length.
+
+Sums are taken in float32 and only the scaled summaries are kept in the
+compute dtype: a float16 sum of many positions overflows where their mean
+does not, and a bfloat16 running sum rounds at every chunk. The
 whole-sequence pass computes every chunk's prefix sums and raw keys/values
 anyway, so it can also hand out the state after any prefix (prefill): a
 prompt is read in one parallel pass, then decoding continues step by step.
@@ -34,6 +39,9 @@ from keras import ops
 
 from keras_linformer.backend_utils import softmax
 from keras_linformer.layers._masking import large_negative
+
+# Sums and slot counts: float32 in every dtype policy.
+SUM_DTYPE = "float32"
 
 
 def causal_attention(
@@ -103,21 +111,18 @@ def causal_attention(
     counts = _exclusive_chunk_cumsum(
         ops.einsum(
             "bnc,nck->bnk",
-            ops.cast(chunk_mask, dtype),
+            ops.cast(chunk_mask, SUM_DTYPE),
             _chunked(
-                key_projection.slot_membership(positions, dtype), chunk_size
+                key_projection.slot_membership(positions, SUM_DTYPE),
+                chunk_size,
             ),
         )
     )
-    key_sums = _prefix_sums(key_chunks, key_projection, positions, chunk_size)
-    value_sums = _prefix_sums(
-        value_chunks, value_projection, positions, chunk_size
+    key_summary = _prefix_summaries(
+        key_chunks, key_projection, positions, counts, chunk_size
     )
-    key_summary = key_sums * _expand(
-        key_projection.summary_scale(counts), (-1, -1)
-    )
-    value_summary = value_sums * _expand(
-        value_projection.summary_scale(counts), (-1, -1)
+    value_summary = _prefix_summaries(
+        value_chunks, value_projection, positions, counts, chunk_size
     )
 
     scale = ops.cast(1.0 / math.sqrt(key_dim), dtype)
@@ -165,8 +170,8 @@ def causal_attention(
         state = _state_after(
             state_lengths,
             chunk_size,
-            (key_chunks, key_sums),
-            (value_chunks, value_sums),
+            (key_chunks, key_summary),
+            (value_chunks, value_summary),
         )
     return output, weights, state
 
@@ -188,8 +193,8 @@ def causal_decode_step(
             token at position `index`.
         cache: `(batch, 2, k + C, heads, d)` state holding every position
             before `index`: `cache[:, 0]` keys, `cache[:, 1]` values; the
-            first k slots are the (unnormalized) prefix summaries, the last C
-            a ring of raw keys/values, position p in slot p mod C.
+            first k slots are the scaled prefix summaries, the last C a ring
+            of raw keys/values, position p in slot p mod C.
         index: int tensor, the position of the token: a scalar for every
             row, or `(batch,)`, one position per row.
         key_projection, value_projection, chunk_size: as in
@@ -219,13 +224,25 @@ def causal_decode_step(
         (-1, -1),
     )
 
+    # The summaries before a fold cover the positions before the finished
+    # chunk, after it those before the current one.
+    counts = key_projection.prefix_slot_counts(start, SUM_DTYPE)  # (b, k)
+    finished_counts = key_projection.prefix_slot_counts(
+        ops.maximum(start - chunk_size, 0), SUM_DTYPE
+    )
+
     def update(state, projection, new):
         summary = state[:, :projected_length]
         chunk = state[:, projected_length:]
         contribution = _weigh_row_positions(
-            chunk, projection.slot_weights(finished_positions, dtype)
+            ops.cast(chunk, SUM_DTYPE),
+            projection.slot_weights(finished_positions, SUM_DTYPE),
         )
-        summary = ops.where(fold, summary + contribution, summary)
+        total = ops.cast(summary, SUM_DTYPE) / _expand(
+            projection.summary_scale(finished_counts), (-1, -1)
+        ) + contribution
+        folded = total * _expand(projection.summary_scale(counts), (-1, -1))
+        summary = ops.where(fold, ops.cast(folded, summary.dtype), summary)
         chunk = ops.where(token_slot, ops.cast(new, chunk.dtype), chunk)
         return summary, chunk
 
@@ -239,10 +256,8 @@ def causal_decode_step(
         axis=1,
     )
 
-    counts = key_projection.prefix_slot_counts(start, dtype)  # (batch, k)
-    norm = _expand(key_projection.summary_scale(counts), (-1, -1))
-    keys = ops.concatenate([key_summary * norm, key_chunk], axis=1)
-    values = ops.concatenate([value_summary * norm, value_chunk], axis=1)
+    keys = ops.concatenate([key_summary, key_chunk], axis=1)
+    values = ops.concatenate([value_summary, value_chunk], axis=1)
     logits = ops.einsum("bqhd,bshd->bhqs", query, keys) * ops.cast(
         1.0 / math.sqrt(ops.shape(query)[3]), dtype
     )
@@ -262,10 +277,11 @@ def _state_after(lengths, chunk_size, *sequences):
     """The decoding state after each row's first `lengths` positions, read
     from a whole-sequence pass.
 
-    `sequences` holds `(chunks, sums)` for keys and for values: the
+    `sequences` holds `(chunks, summaries)` for keys and for values: the
     `(batch, chunks, C, heads, d)` raw keys/values and the `(batch, chunks,
-    k, heads, d)` unnormalized sums of the positions before each chunk. The
-    state holds the sums before the chunk of the last position and the ring
+    k, heads, d)` scaled summaries of the positions before each chunk. The
+    state holds the summaries before the chunk of the last position and the
+    ring
     that `causal_decode_step` writes, whose slots after the last position's
     still hold the chunk before (zeros before position 0).
     """
@@ -282,8 +298,8 @@ def _state_after(lengths, chunk_size, *sequences):
         ops.arange(chunk_size) <= ops.expand_dims(offset, 1), (-1, -1)
     )
 
-    def read(chunks, sums):
-        summary = ops.einsum("bn,bnkhd->bkhd", current, sums)
+    def read(chunks, summaries):
+        summary = ops.einsum("bn,bnkhd->bkhd", current, summaries)
         ring = ops.where(
             in_current,
             ops.einsum("bn,bnchd->bchd", current, chunks),
@@ -294,12 +310,20 @@ def _state_after(lengths, chunk_size, *sequences):
     return ops.stack([read(*sequence) for sequence in sequences], axis=1)
 
 
-def _prefix_sums(chunks, projection, positions, chunk_size):
-    """`(batch, chunks, k, heads, d)` unnormalized sums of the positions
-    before each chunk."""
-    matrix = projection.slot_weights(positions, chunks.dtype)
-    contributions = _weigh_positions(chunks, _chunked(matrix, chunk_size))
-    return _exclusive_chunk_cumsum(contributions)
+def _prefix_summaries(chunks, projection, positions, counts, chunk_size):
+    """`(batch, chunks, k, heads, d)` scaled summaries of the positions
+    before each chunk, summed in float32, in the dtype of `chunks`.
+
+    `counts` is the `(batch, chunks, k)` number of real positions each
+    slot holds.
+    """
+    matrix = projection.slot_weights(positions, SUM_DTYPE)
+    contributions = _weigh_positions(
+        ops.cast(chunks, SUM_DTYPE), _chunked(matrix, chunk_size)
+    )
+    sums = _exclusive_chunk_cumsum(contributions)
+    scale = _expand(projection.summary_scale(counts), (-1, -1))
+    return ops.cast(sums * scale, chunks.dtype)
 
 
 def _weigh_positions(values, matrix):

@@ -77,16 +77,19 @@ def _check_same_length(value_shape, key_shape):
         )
 
 
-def check_length(length, sequence_length, name, tensor=None):
+def check_length(
+    length, sequence_length, name, tensor=None, limit_name="sequence_length"
+):
     """Raises a ValueError when a length (an int, or a scalar tensor while
-    tracing) exceeds n: at once where it is known, else when the compiled
-    call runs (see `check_at_run_time`, which holds `tensor` back until
-    then). Returns `tensor`."""
+    tracing) exceeds n, the argument `limit_name` of the layer or model: at
+    once where it is known, else when the compiled call runs (see
+    `check_at_run_time`, which holds `tensor` back until then). Returns
+    `tensor`."""
     message = (
         f"The sequence length of `{name}` ({{}}) exceeds the "
-        f"`sequence_length` ({sequence_length}) that the Linformer "
-        "projection covers. Build the layer with a larger "
-        "`sequence_length`, or truncate the input."
+        f"`{limit_name}` ({sequence_length}) it was built with, the length "
+        "its position embedding and Linformer projections cover. Build it "
+        f"with a larger `{limit_name}`, or truncate the input."
     )
     if isinstance(length, int) or length is None:
         if length is not None and length > sequence_length:

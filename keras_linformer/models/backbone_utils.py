@@ -11,6 +11,7 @@ from keras import ops
 from keras.layers import ReversibleEmbedding
 from keras_hub import layers as hub_layers
 
+from keras_linformer.layers._key_value_projection import LAYERWISE
 from keras_linformer.layers._key_value_projection import (
     BACKBONE_PARAMETER_SHARING as PARAMETER_SHARING,
 )
@@ -80,7 +81,7 @@ def per_layer_lengths(projected_length, num_layers, parameter_sharing):
                 f"per layer ({num_layers}). Received: "
                 f"projected_length={projected_length!r}"
             )
-        if parameter_sharing == "layerwise" and len(set(lengths)) > 1:
+        if parameter_sharing == LAYERWISE and len(set(lengths)) > 1:
             raise ValueError(
                 "`parameter_sharing='layerwise'` shares one projection, so "
                 "every layer has the same k; pass a single `projected_length`"
@@ -194,7 +195,7 @@ def block_projection_arguments(
         A list with one dictionary of block keyword arguments per layer.
     """
     backbone.shared_projection = None
-    if parameter_sharing == "layerwise":
+    if parameter_sharing == LAYERWISE:
         backbone.shared_projection = SequenceProjection(
             sequence_length=max_sequence_length,
             projected_length=projected_lengths[0],
@@ -347,6 +348,10 @@ class PositionEmbedding(hub_layers.PositionEmbedding):
 
     def call(self, inputs, start_index=0, positions=None):
         inputs = check_length(
-            ops.shape(inputs)[-2], self.sequence_length, "token_ids", inputs
+            ops.shape(inputs)[-2],
+            self.sequence_length,
+            "token_ids",
+            inputs,
+            limit_name="max_sequence_length",
         )
         return super().call(inputs, start_index, positions)

@@ -3,6 +3,7 @@ import re
 import keras
 import numpy as np
 import pytest
+from keras import ops
 
 from keras_linformer.layers import CausalLinformerAttention
 from keras_linformer.layers import LinformerAttention
@@ -260,6 +261,45 @@ def test_mixed_precision(policy):
         {"query": x, "value": x},
         policy,
     )
+
+
+@pytest.mark.parametrize("policy", MIXED_PRECISION_POLICIES)
+def test_mean_pool_summaries_of_large_values_are_exact_in_every_dtype_policy(
+    policy,
+):
+    # Two windows of 32 positions, chunks of 4; every value is 4000, so a
+    # window's sum (128,000) overflows float16 and a running bfloat16 sum
+    # rounds. The state keeps the means: 4000 in both slots.
+    layer = CausalLinformerAttention(
+        num_heads=1, key_dim=1, sequence_length=64, projected_length=2,
+        projection="mean_pool", chunk_size=4, dtype=policy,
+    )
+    x = np.ones((1, 64, 1), "float32")
+    layer(x, x)
+    layer._query_dense.kernel.assign(np.zeros((1, 1, 1)))
+    layer._value_dense.kernel.assign(np.full((1, 1, 1), 4000.0))
+    layer._output_dense.kernel.assign(np.ones((1, 1, 1)))
+    for dense in (layer._query_dense, layer._key_dense, layer._value_dense):
+        dense.bias.assign(np.zeros(dense.bias.shape))
+    layer._output_dense.bias.assign(np.zeros((1,)))
+
+    def value_summaries(state):
+        return to_numpy(ops.cast(state, "float32"))[0, 1, :2, 0, 0]
+
+    outputs, state = layer(x, x, return_cache=True)
+    np.testing.assert_array_equal(value_summaries(state), 4000.0)
+    np.testing.assert_allclose(
+        to_numpy(ops.cast(outputs, "float32")), 4000.0, rtol=1e-2
+    )
+    state = np.zeros(layer.cache_shape(1), "float32")
+    for index in range(64):
+        output, state = layer(
+            x[:, :1], x[:, :1], cache=state, cache_update_index=index
+        )
+        np.testing.assert_allclose(
+            to_numpy(ops.cast(output, "float32")), 4000.0, rtol=1e-2
+        )
+    np.testing.assert_array_equal(value_summaries(state), 4000.0)
 
 
 @pytest.mark.parametrize("projection", ["max_pool", "conv"])

@@ -57,7 +57,7 @@ def test_output_shape_and_shorter_sequences():
 def test_longer_input_raises_naming_both_lengths():
     backbone = LinformerBackbone(**backbone_kwargs())
     longer = inputs(length=N + 4, real=(N + 4, 5))
-    message = rf"\({N + 4}\).*\({N}\)"
+    message = rf"\({N + 4}\).*`max_sequence_length` \({N}\)"
     with pytest.raises(ValueError, match=message):
         backbone(longer)
     call = compiled(
