@@ -9,6 +9,11 @@ import os
 import sys
 
 
+# keras_linformer's projection kinds, named here so that option parsing does
+# not import Keras (tests/examples/test_common.py checks that they agree).
+PROJECTION_KINDS = ("linear", "mean_pool", "max_pool", "conv")
+
+
 class DataError(Exception):
     """Input the script cannot train on; reported in one line."""
 

@@ -36,6 +36,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import PROJECTION_KINDS  # noqa: E402
 from common import add_optimizer_arguments  # noqa: E402
 from common import check_num_heads  # noqa: E402
 from common import fraction  # noqa: E402
@@ -104,7 +105,7 @@ def parse_args(argv=None):
     )
     parser.add_argument(
         "--projection",
-        choices=("linear", "mean_pool", "max_pool", "conv"),
+        choices=PROJECTION_KINDS,
         default="linear",
         help="how the sequence axis is compressed from n to k",
     )

@@ -41,6 +41,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import DataError  # noqa: E402
+from common import PROJECTION_KINDS  # noqa: E402
 from common import add_optimizer_arguments  # noqa: E402
 from common import bbc_news_folder  # noqa: E402
 from common import check_num_heads  # noqa: E402
@@ -99,7 +100,7 @@ def parse_args(argv=None):
     )
     parser.add_argument(
         "--projection",
-        choices=("linear", "mean_pool", "max_pool", "conv"),
+        choices=PROJECTION_KINDS,
         default="conv",
         help="how the sequence axis is compressed from n to k; conv (a "
         "learned kernel over windows of n/k positions) classifies BBC News "

@@ -23,14 +23,14 @@ the summaries are kept in head space (the keys are needed there anyway for
 the exact part). Decoding carries, per layer, the k summaries (scaled, as
 attended: means for `"mean_pool"`) and the C raw keys/values of the current
 chunk for keys and for values: a state of `(batch, 2, k + C, heads,
-head_dim)` whatever the generated length.
+head_dim)` whatever the generated length. The whole-sequence pass computes
+every chunk's prefix sums and raw keys/values anyway, so it can also hand
+out the state after any prefix (prefill): a prompt is read in one parallel
+pass, then decoding continues step by step.
 
 Sums are taken in float32 and only the scaled summaries are kept in the
 compute dtype: a float16 sum of many positions overflows where their mean
-does not, and a bfloat16 running sum rounds at every chunk. The
-whole-sequence pass computes every chunk's prefix sums and raw keys/values
-anyway, so it can also hand out the state after any prefix (prefill): a
-prompt is read in one parallel pass, then decoding continues step by step.
+does not, and a bfloat16 running sum rounds at every chunk.
 """
 
 import math
@@ -281,9 +281,8 @@ def _state_after(lengths, chunk_size, *sequences):
     `(batch, chunks, C, heads, d)` raw keys/values and the `(batch, chunks,
     k, heads, d)` scaled summaries of the positions before each chunk. The
     state holds the summaries before the chunk of the last position and the
-    ring
-    that `causal_decode_step` writes, whose slots after the last position's
-    still hold the chunk before (zeros before position 0).
+    ring that `causal_decode_step` writes, whose slots after the last
+    position's still hold the chunk before (zeros before position 0).
     """
     last = ops.cast(lengths, "int32") - 1
     # An empty row's chunk is -1: it selects nothing, the initial zeros.

@@ -35,17 +35,12 @@ class LinformerAttention(keras.layers.Layer):
     `softmax(Q (E K W_k + b_k)^T / sqrt(d)) (F V W_v + b_v)` in O(n k) time
     and memory instead of O(n^2).
 
-    Padded key/value positions are zeroed (or left out of pooling) before
-    the projection, and slots that hold no real position are masked, so
-    padding never influences the output.
-
-    Masks work as in `MultiHeadAttention`, except that an `attention_mask`
-    must act as a per-key padding mask (the same keys for every query that
-    admits any): other patterns cannot be expressed once the sequence axis
-    is compressed, and raise a `ValueError` where the mask's values are
-    known (eager calls). Every slot mixes the whole sequence, future
-    positions included, so this layer cannot be causal: use
-    `CausalLinformerAttention` for that.
+    Padding never influences the output: padded keys and values are left
+    out before the projection and empty slots are masked. Masks work as in
+    `MultiHeadAttention`, except that an `attention_mask` must be a per-key
+    padding mask (the same keys for every query that admits any; others
+    raise a `ValueError`, in compiled calls too). Every slot mixes the whole
+    sequence, so this layer is not causal: see `CausalLinformerAttention`.
 
     Args:
         num_heads: int. Number of attention heads.
@@ -76,18 +71,11 @@ class LinformerAttention(keras.layers.Layer):
             projections have no parameters, so this only changes the learned
             kinds. Ignored when `projection` is a layer. Defaults to
             `"headwise"`.
-        kernel_initializer: initializer for the dense kernels. Defaults to
-            `"glorot_uniform"`.
-        bias_initializer: initializer for the dense biases. Defaults to
-            `"zeros"`.
         projection_initializer: initializer for the learned sequence
             projections. Defaults to `"glorot_uniform"`.
-        kernel_regularizer: regularizer for the dense kernels.
-        bias_regularizer: regularizer for the dense biases.
-        activity_regularizer: regularizer for the output.
-        kernel_constraint: constraint for the dense kernels.
-        bias_constraint: constraint for the dense biases.
-        seed: optional int seed for the dropout layer.
+        kernel_initializer, bias_initializer, kernel_regularizer,
+            bias_regularizer, activity_regularizer, kernel_constraint,
+            bias_constraint, seed: as in `keras.layers.MultiHeadAttention`.
         **kwargs: other keyword arguments passed to `keras.layers.Layer`,
             including `name`, `trainable`, `dtype` etc.
 

@@ -276,12 +276,12 @@ def test_mean_pool_summaries_of_large_values_are_exact_in_every_dtype_policy(
     )
     x = np.ones((1, 64, 1), "float32")
     layer(x, x)
-    layer._query_dense.kernel.assign(np.zeros((1, 1, 1)))
-    layer._value_dense.kernel.assign(np.full((1, 1, 1), 4000.0))
-    layer._output_dense.kernel.assign(np.ones((1, 1, 1)))
-    for dense in (layer._query_dense, layer._key_dense, layer._value_dense):
+    layer.query_dense.kernel.assign(np.zeros((1, 1, 1)))
+    layer.value_dense.kernel.assign(np.full((1, 1, 1), 4000.0))
+    layer.output_dense.kernel.assign(np.ones((1, 1, 1)))
+    for dense in (layer.query_dense, layer.key_dense, layer.value_dense):
         dense.bias.assign(np.zeros(dense.bias.shape))
-    layer._output_dense.bias.assign(np.zeros((1,)))
+    layer.output_dense.bias.assign(np.zeros((1,)))
 
     def value_summaries(state):
         return to_numpy(ops.cast(state, "float32"))[0, 1, :2, 0, 0]

@@ -4,7 +4,6 @@ import keras
 from keras_hub.models import Backbone
 
 from keras_linformer.layers.linformer_decoder_block import LinformerDecoderBlock
-from keras_linformer.layers.validation import check_positive_int
 from keras_linformer.models.backbone_utils import CONFIG_ARGUMENTS
 from keras_linformer.models.backbone_utils import block_projection_arguments
 from keras_linformer.models.backbone_utils import check_backbone_sizes
@@ -109,9 +108,9 @@ class LinformerCausalBackbone(Backbone):
             intermediate_dim=intermediate_dim,
             max_sequence_length=max_sequence_length,
         )
-        check_positive_int("projected_length", projected_length)
         check_parameter_sharing(parameter_sharing)
-        # The blocks check `chunk_size` and `projection` against the lengths.
+        # The projections check `projected_length`, the attention layers
+        # `chunk_size` and `projection`.
         if chunk_size is None:
             chunk_size = projected_length
 

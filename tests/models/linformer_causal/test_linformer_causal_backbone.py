@@ -77,6 +77,8 @@ def test_cache_shape_is_fixed():
         (dict(parameter_sharing="rowwise"), "parameter_sharing"),
         (dict(chunk_size=N + 1), "chunk_size"),
         (dict(projected_length=N + 1), "projected_length"),
+        (dict(projected_length=0), "`projected_length` must be"),
+        (dict(projected_length=[4, 8]), "`projected_length` must be"),
         (dict(hidden_dim=9), "divisible"),
         (dict(num_layers=0), "num_layers"),
     ],
