@@ -62,11 +62,13 @@ def check_at_run_time(condition, message, *values, tensor=None):
     With concrete values (eager calls on every backend) the check runs here.
     While a graph is traced the values are not known yet, so the check
     becomes part of the graph: on TensorFlow a `tf.debugging.Assert` (it
-    raises `InvalidArgumentError` with the message; XLA, as under
-    `jit_compile=True`, drops asserts), which the returned `tensor` depends
-    on so that nothing computed from it fails first; on JAX a
-    `jax.debug.callback` that raises (as a `JaxRuntimeError` with the
+    raises `InvalidArgumentError` with the message), which the returned
+    `tensor` depends on so that nothing computed from it fails first; on JAX
+    a `jax.debug.callback` that raises (as a `JaxRuntimeError` with the
     message). PyTorch runs Keras layers eagerly, with concrete values.
+    TensorFlow's XLA cannot raise at run time (see
+    `value_checks_run_when_compiled`): a failed check on shapes stops the
+    compilation there, one on values is lost.
 
     Args:
         condition: boolean scalar tensor.
@@ -101,6 +103,24 @@ def check_at_run_time(condition, message, *values, tensor=None):
 
         jax.debug.callback(raise_unless, condition, *values)
     return tensor
+
+
+def value_checks_run_when_compiled():
+    """False while TensorFlow traces for XLA (`jit_compile=True`, which
+    `model.compile` picks on TensorFlow when a GPU is present).
+
+    XLA compiles `tf.debugging.Assert` to nothing, so a check of tensor
+    values traced there would never run. A check of lengths still stops:
+    XLA compiles each input shape apart and fails on the assert's message
+    op when the condition folds to False.
+    """
+    if keras.config.backend() != "tensorflow":
+        return True
+    import tensorflow as tf
+    from tensorflow.python.ops import control_flow_util
+
+    graph = tf.compat.v1.get_default_graph()
+    return not control_flow_util.GraphOrParentsInXlaContext(graph)
 
 
 def keras_mask(tensor):

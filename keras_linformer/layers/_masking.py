@@ -4,6 +4,8 @@ import keras
 from keras import ops
 
 from keras_linformer.backend_utils import check_at_run_time
+from keras_linformer.backend_utils import concrete_numpy
+from keras_linformer.backend_utils import value_checks_run_when_compiled
 
 
 def large_negative(dtype):
@@ -49,10 +51,22 @@ def key_mask_from_attention_mask(attention_mask, query_mask=None, causal=False):
     queries differently cannot be applied after compression. The mask folds
     exactly when every query row that admits any key admits the same keys;
     rows that admit none, or whose query `query_mask` masks, impose nothing.
-    Other masks raise a ValueError, in compiled calls too (where the backend
-    can raise, see `check_at_run_time`). `causal` says whether the caller is
+    Other masks raise a ValueError, in compiled calls too. Under
+    TensorFlow's XLA, which cannot raise at run time, a mask whose values
+    are not known yet is refused. `causal` says whether the caller is
     `CausalLinformerAttention`, for the error message.
     """
+    if concrete_numpy(attention_mask) is None and (
+        not value_checks_run_when_compiled()
+    ):
+        raise ValueError(
+            "An `attention_mask` cannot be checked under TensorFlow's XLA "
+            "compilation (`jit_compile=True`, `model.compile`'s default on "
+            "TensorFlow with a GPU), and a mask that is not the "
+            "same for every query would be applied wrongly. Pass the "
+            "padding as `value_mask`/`key_mask` or a Keras mask, or "
+            "compile with `jit_compile=False`."
+        )
     attention_mask = ops.cast(attention_mask, "bool")
     if query_mask is not None:
         # As in `MultiHeadAttention`, a masked query's row admits no key.

@@ -557,6 +557,42 @@ def test_attention_mask_that_differs_between_queries_raises():
         to_numpy(call(x, causal))
 
 
+def test_predict_with_a_mask_that_differs_between_queries_gives_no_numbers():
+    x = random_inputs()
+    causal = np.tril(np.ones((BATCH, LENGTH, LENGTH), dtype=bool))
+    per_key = np.ones((BATCH, LENGTH, LENGTH), dtype=bool)
+    per_key[1, :, 5:] = False
+
+    def model(jit_compile):
+        # A model per failing call: Keras's JAX trainer leaves the variables
+        # of a model whose `predict` raised unusable.
+        x_input = keras.Input((LENGTH, DIM))
+        mask_input = keras.Input((LENGTH, LENGTH), dtype="bool")
+        attention = LinformerAttention(**attention_kwargs())
+        outputs = attention(x_input, x_input, attention_mask=mask_input)
+        model = keras.Model([x_input, mask_input], outputs)
+        model.compile(jit_compile=jit_compile)
+        return model, attention
+
+    plain, attention = model(jit_compile=False)
+    np.testing.assert_allclose(
+        plain.predict([x, per_key], verbose=0),
+        to_numpy(attention(x, x, value_mask=per_key[:, 0])),
+        atol=1e-5,
+    )
+    with pytest.raises(compiled_call_errors(), match="differ between queries"):
+        plain.predict([x, causal], verbose=0)
+    # TensorFlow's XLA (`compile()`'s choice on a GPU) cannot check the
+    # mask's values: there any mask not known while tracing is refused.
+    compiled_model, _ = model(jit_compile=keras.config.backend() != "torch")
+    xla = keras.config.backend() == "tensorflow"
+    with pytest.raises(
+        compiled_call_errors(),
+        match="jit_compile" if xla else "differ between queries",
+    ):
+        compiled_model.predict([x, causal], verbose=0)
+
+
 # Lengths and arguments.
 
 
