@@ -87,8 +87,7 @@ def check_length(
     `tensor`."""
     message = (
         f"The sequence length of `{name}` ({{}}) exceeds the "
-        f"`{limit_name}` ({sequence_length}) it was built with, the length "
-        "its position embedding and Linformer projections cover. Build it "
+        f"`{limit_name}` ({sequence_length}) it was built with. Build it "
         f"with a larger `{limit_name}`, or truncate the input."
     )
     if isinstance(length, int) or length is None:
