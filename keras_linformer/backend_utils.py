@@ -55,7 +55,9 @@ def without_run_time_checks():
         _RUN_TIME_CHECKS.reset(token)
 
 
-def check_at_run_time(condition, message, *values, tensor=None):
+def check_at_run_time(
+    condition, message, *values, tensor=None, refused_under_xla=None
+):
     """Raises a ValueError with `message.format(*values)` unless the boolean
     scalar tensor `condition` is True; returns `tensor`.
 
@@ -66,15 +68,21 @@ def check_at_run_time(condition, message, *values, tensor=None):
     `tensor` depends on so that nothing computed from it fails first; on JAX
     a `jax.debug.callback` that raises (as a `JaxRuntimeError` with the
     message). PyTorch runs Keras layers eagerly, with concrete values.
-    TensorFlow's XLA cannot raise at run time (see
-    `value_checks_run_when_compiled`): a failed check on shapes stops the
-    compilation there, one on values is lost.
+
+    TensorFlow's XLA compiles asserts to nothing. A condition on lengths
+    still stops there: XLA compiles each input shape apart and fails on the
+    assert's message op when the condition folds to False. A condition on
+    tensor values would be lost, so while tracing for XLA such a check
+    raises `refused_under_xla` instead.
 
     Args:
         condition: boolean scalar tensor.
         message: string with one `{}` for each of `values`.
         *values: scalar tensors (or ints) that the message shows.
         tensor: optional tensor to hold back until the check has run.
+        refused_under_xla: for a condition on tensor values, the message of
+            the ValueError raised while tracing for TensorFlow's XLA; None
+            for a condition on lengths.
     """
     passed = concrete_numpy(condition)
     if passed is not None:
@@ -85,6 +93,8 @@ def check_at_run_time(condition, message, *values, tensor=None):
         return tensor
     if not _RUN_TIME_CHECKS.get():
         return tensor
+    if refused_under_xla is not None and _tracing_for_xla():
+        raise ValueError(refused_under_xla)
     if keras.config.backend() == "tensorflow":
         import tensorflow as tf
 
@@ -105,17 +115,11 @@ def check_at_run_time(condition, message, *values, tensor=None):
     return tensor
 
 
-def value_checks_run_when_compiled():
-    """False while TensorFlow traces for XLA (`jit_compile=True`, which
-    `model.compile` picks on TensorFlow when a GPU is present).
-
-    XLA compiles `tf.debugging.Assert` to nothing, so a check of tensor
-    values traced there would never run. A check of lengths still stops:
-    XLA compiles each input shape apart and fails on the assert's message
-    op when the condition folds to False.
-    """
+def _tracing_for_xla():
+    """True while TensorFlow traces for XLA (`jit_compile=True`, which
+    `model.compile` picks on TensorFlow when a GPU is present)."""
     if keras.config.backend() != "tensorflow":
-        return True
+        return False
     import tensorflow as tf
 
     try:
@@ -123,9 +127,9 @@ def value_checks_run_when_compiled():
         # a TensorFlow without it gets the check traced as elsewhere.
         from tensorflow.python.ops import control_flow_util
     except ImportError:
-        return True
+        return False
     graph = tf.compat.v1.get_default_graph()
-    return not control_flow_util.GraphOrParentsInXlaContext(graph)
+    return control_flow_util.GraphOrParentsInXlaContext(graph)
 
 
 def keras_mask(tensor):

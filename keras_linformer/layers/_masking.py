@@ -4,8 +4,6 @@ import keras
 from keras import ops
 
 from keras_linformer.backend_utils import check_at_run_time
-from keras_linformer.backend_utils import concrete_numpy
-from keras_linformer.backend_utils import value_checks_run_when_compiled
 
 
 def large_negative(dtype):
@@ -56,17 +54,6 @@ def key_mask_from_attention_mask(attention_mask, query_mask=None, causal=False):
     are not known yet is refused. `causal` says whether the caller is
     `CausalLinformerAttention`, for the error message.
     """
-    if concrete_numpy(attention_mask) is None and (
-        not value_checks_run_when_compiled()
-    ):
-        raise ValueError(
-            "An `attention_mask` cannot be checked under TensorFlow's XLA "
-            "compilation (`jit_compile=True`, `model.compile`'s default on "
-            "TensorFlow with a GPU), and a mask that is not the "
-            "same for every query would be applied wrongly. Pass the "
-            "padding as `value_mask`/`key_mask` or a Keras mask, or "
-            "compile with `jit_compile=False`."
-        )
     attention_mask = ops.cast(attention_mask, "bool")
     if query_mask is not None:
         # As in `MultiHeadAttention`, a masked query's row admits no key.
@@ -95,5 +82,13 @@ def key_mask_from_attention_mask(attention_mask, query_mask=None, causal=False):
         "The `attention_mask` has rows that differ between queries. "
         "Linformer compresses the key/value sequence, so it can only apply "
         f"masks that are the same for every query (padding masks). {advice}",
+        refused_under_xla=(
+            "An `attention_mask` cannot be checked under TensorFlow's XLA "
+            "compilation (`jit_compile=True`, `model.compile`'s default on "
+            "TensorFlow with a GPU), and a mask that is not the same for "
+            "every query would be applied wrongly. Pass the padding as "
+            "`value_mask`/`key_mask` or a Keras mask, or compile with "
+            "`jit_compile=False`."
+        ),
     )
     return key_mask

@@ -1,5 +1,7 @@
 """Causal Linformer self-attention, with a fixed-size decoding cache."""
 
+import numbers
+
 import keras
 from keras import ops
 
@@ -228,12 +230,25 @@ class CausalLinformerAttention(LinformerAttention):
                 f"`cache_shape(batch_size)`, {expected}. Received: "
                 f"cache_shape={tuple(cache.shape)}"
             )
-        position = ops.max(ops.cast(cache_update_index, "int32"))
+        if isinstance(cache_update_index, numbers.Integral):
+            # A Python position is checked here, even while tracing.
+            position = int(cache_update_index)
+        else:
+            position = ops.max(ops.cast(cache_update_index, "int32"))
         check_at_run_time(
-            ops.less(position, self.sequence_length),
+            position < self.sequence_length,
             "The decoding position `cache_update_index` ({}) must be below "
             f"the `sequence_length` ({self.sequence_length}).",
             position,
+            refused_under_xla=(
+                "The decoding position `cache_update_index` cannot be "
+                "checked against the `sequence_length` "
+                f"({self.sequence_length}) under TensorFlow's XLA "
+                "compilation (`jit_compile=True`), and a position past it "
+                "would decode wrongly. Pass it as a Python int, decode with "
+                "`generate()` (which bounds it), or compile with "
+                "`jit_compile=False`."
+            ),
         )
         key = value if key is None else key
         output, cache = causal_decode_step(

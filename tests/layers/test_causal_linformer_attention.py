@@ -380,6 +380,38 @@ def test_decoding_past_the_sequence_length_raises_naming_both():
         to_numpy(call(x, cache, np.int32(N)))
 
 
+@pytest.mark.skipif(
+    keras.config.backend() != "tensorflow",
+    reason="TensorFlow's XLA only: jax.jit runs the check at run time "
+    "(test_decoding_past_the_sequence_length_raises_naming_both)",
+)
+def test_decoding_under_xla_needs_a_known_position():
+    import tensorflow as tf
+
+    layer = causal_layer()
+    x, cache = random_inputs(length=1), np.zeros(CACHE_SHAPE, "float32")
+    layer(x, x, cache=cache, cache_update_index=0)
+    # XLA compiles asserts to nothing: a position past n would decode.
+    decode = tf.function(
+        lambda x, cache, index: layer(
+            x, x, cache=cache, cache_update_index=index
+        ),
+        jit_compile=True,
+    )
+    with pytest.raises(ValueError, match="cache_update_index.*jit_compile"):
+        decode(x, cache, tf.constant(N))
+    known = tf.function(
+        lambda x, cache: layer(x, x, cache=cache, cache_update_index=N - 1),
+        jit_compile=True,
+    )
+    output, _ = known(x, cache)
+    np.testing.assert_allclose(
+        to_numpy(output),
+        to_numpy(layer(x, x, cache=cache, cache_update_index=N - 1)[0]),
+        atol=1e-5,
+    )
+
+
 def test_lower_triangular_attention_mask_error_points_to_the_padding():
     layer = causal_layer()
     x = random_inputs()
