@@ -17,6 +17,8 @@ The script measures, on one backend:
   (`LinformerCausalLM.prefill`, GPT-2's `call_with_cache` from index 0), and
   the Linformer also step by step through its decoding state (a compiled
   loop of `context` decode steps), as it did before it had prefill.
+  `--first-token-only` times just that; `--transformer-contexts` limits the
+  contexts of the Transformer, whose cost grows with their square.
 
 Each measurement runs in fresh processes (`harness.py`): one per model trains
 and evaluates it; `--processes` processes time each decoding context and
@@ -26,6 +28,8 @@ decoding loop and of `Model.compile(jit_compile=...)`.
 
     python benchmarks/generation.py                  # KERAS_BACKEND, or TF
     KERAS_BACKEND=jax python benchmarks/generation.py --train-steps 300
+    KERAS_BACKEND=jax python benchmarks/generation.py --first-token-only \
+        --contexts 512 2048 8192 32768 --transformer-contexts 512 2048 8192
     python benchmarks/generation.py --train-steps 2 --batch-size 2 \
         --sequence-length 16 --hidden-dim 16 --num-layers 1 --num-heads 2 \
         --projected-length 4 --chunk-size 4 --vocabulary-size 200 \
@@ -89,6 +93,19 @@ def parse_args(argv=None):
         action="store_true",
         help="also time the first token after a prompt of each context",
     )
+    parser.add_argument(
+        "--first-token-only",
+        action="store_true",
+        help="time only the first token (no training, decoding or training "
+        "step points)",
+    )
+    parser.add_argument(
+        "--transformer-contexts",
+        type=int,
+        nargs="+",
+        help="the contexts at which the Transformer is timed (default: all "
+        "of --contexts)",
+    )
     harness.add_arguments(parser, processes=3, repeats=5, point_seconds=20.0)
     args = parser.parse_args(argv)
     harness.check_positive(
@@ -97,6 +114,11 @@ def parse_args(argv=None):
         ("train_steps", "batch_size", "sequence_length", "contexts"),
     )
     harness.check_positive(parser, args, ("train_lengths", "processes"))
+    if args.transformer_contexts is not None and not set(
+        args.transformer_contexts
+    ) <= set(args.contexts):
+        parser.error("--transformer-contexts must be among --contexts")
+    args.prefill = args.prefill or args.first_token_only
     return args
 
 
@@ -293,7 +315,6 @@ def measure_point(point):
 
 
 def markdown_table(results):
-    names = list(results["perplexity"])
     contexts = results["config"]["contexts"]
     lengths = results["config"]["train_lengths"]
     rows = []
@@ -305,79 +326,89 @@ def markdown_table(results):
         ratio = values[0] / values[1]
         rows.append([label, *(fmt.format(v) for v in values), f"{ratio:.2f}"])
 
-    row(
-        "validation perplexity",
-        [results["perplexity"][n] for n in names],
-        "{:.1f}",
-    )
-    for context in contexts:
+    def measured(key, keys, scale=1.0):
+        """The two models' `results[key]` at each of `keys` that was
+        measured, scaled."""
+        table = results.get(key, {})
+        for k in keys:
+            values = [table.get(n, {}).get(str(k)) for n in MODELS]
+            if values[0] is not None:
+                yield k, [None if v is None else v * scale for v in values]
+
+    if results["perplexity"]:
         row(
-            f"decoding tokens/s @ {context}",
-            [results["decode_tokens_per_s"][n][str(context)] for n in names],
-            "{:.0f}",
+            "validation perplexity",
+            [results["perplexity"][n] for n in MODELS],
+            "{:.1f}",
         )
-    for context in contexts:
-        row(
-            f"decoding state MiB @ {context}",
-            [
-                results["state_bytes"][n][str(context)] / 2**20
-                for n in names
-            ],
-            "{:.2f}",
-        )
-    for length in lengths:
-        row(
-            f"training step s @ {length}",
-            [results["train_step_s"][n][str(length)] for n in names],
-            "{:.2f}",
-        )
+    for context, values in measured("decode_tokens_per_s", contexts):
+        row(f"decoding tokens/s @ {context}", values, "{:.0f}")
+    for context, values in measured("state_bytes", contexts, 2**-20):
+        row(f"decoding state MiB @ {context}", values, "{:.2f}")
+    for length, values in measured("train_step_s", lengths):
+        row(f"training step s @ {length}", values, "{:.2f}")
     first_token_s = results.get("first_token_s", {})
     for mode in ("prefill", "step by step"):
-        for context in contexts if first_token_s else ():
-            row(
-                f"time to first token s @ {context} ({mode})",
-                [
-                    first_token_s[n].get(mode, {}).get(str(context))
-                    for n in names
-                ],
-                "{:.3f}",
-            )
-    headers = ["", *names, "ratio (Linformer / Transformer)"]
+        for context in contexts:
+            values = [
+                first_token_s.get(n, {}).get(mode, {}).get(str(context))
+                for n in MODELS
+            ]
+            if values[0] is not None:
+                row(
+                    f"time to first token s @ {context} ({mode})",
+                    values,
+                    "{:.3f}",
+                )
+    headers = ["", *MODELS, "ratio (Linformer / Transformer)"]
     return harness.markdown_table(headers, rows)
 
 
 def plot(results, path):
     import matplotlib.pyplot as plt
 
-    contexts = results["config"]["contexts"]
-    lengths = results["config"]["train_lengths"]
-    figure, axes = plt.subplots(1, 3, figsize=(14, 4))
-    for name in results["perplexity"]:
-        axes[0].plot(
-            contexts,
-            [results["decode_tokens_per_s"][name][str(c)] for c in contexts],
-            marker="o",
-            label=name,
-        )
-        axes[1].plot(
-            contexts,
-            [results["state_bytes"][name][str(c)] / 2**20 for c in contexts],
-            marker="o",
-            label=name,
-        )
-        axes[2].plot(
-            lengths,
-            [results["train_step_s"][name][str(n)] for n in lengths],
-            marker="o",
-            label=name,
-        )
-    titles = (
-        "Decoding throughput (tokens/s)",
-        "Decoding state (MiB)",
-        "Training step, batch 1 (s)",
+    first_token_s = results.get("first_token_s", {})
+    panels = [
+        (
+            "Decoding throughput (tokens/s)",
+            {n: results["decode_tokens_per_s"].get(n, {}) for n in MODELS},
+        ),
+        (
+            "Decoding state (MiB)",
+            {
+                n: {c: b / 2**20 for c, b in results["state_bytes"][n].items()}
+                for n in results["state_bytes"]
+            },
+        ),
+        (
+            "Training step, batch 1 (s)",
+            {n: results["train_step_s"].get(n, {}) for n in MODELS},
+        ),
+        (
+            "Time to first token (s)",
+            {
+                f"{n}, {mode}": seconds
+                for n in first_token_s
+                for mode, seconds in first_token_s[n].items()
+            },
+        ),
+    ]
+    panels = [
+        (title, {label: s for label, s in series.items() if s})
+        for title, series in panels
+    ]
+    panels = [(title, series) for title, series in panels if series]
+    figure, axes = plt.subplots(
+        1, len(panels), figsize=(4.7 * len(panels), 4), squeeze=False
     )
-    for axis, title in zip(axes, titles):
+    for axis, (title, series) in zip(axes[0], panels):
+        for label, values in series.items():
+            points = sorted((int(k), v) for k, v in values.items())
+            axis.plot(*zip(*points), marker="o", label=label)
         axis.set_xscale("log", base=2)
+        if title.startswith("Time"):
+            # Seconds span orders of magnitude; a doubling is one step.
+            axis.set_yscale("log", base=2)
         axis.set_xlabel("context / sequence length")
         axis.set_title(title)
         axis.legend()
@@ -415,7 +446,10 @@ def sweep(args):
         results["points"].append(dict(point, result=result))
         return result
 
-    for name in MODELS:
+    # The speed of a point does not depend on the learned vocabulary's
+    # exact size, only on its order.
+    options["learned_vocabulary_size"] = args.vocabulary_size
+    for name in () if args.first_token_only else MODELS:
         result = measure(
             {"kind": "perplexity", "model": name}, name, timed=False
         )
@@ -427,9 +461,13 @@ def sweep(args):
         )
         options["learned_vocabulary_size"] = result["vocabulary_size"]
     for name in MODELS:
-        results["decode_tokens_per_s"][name] = {}
-        results["state_bytes"][name] = {}
-        for context in args.contexts:
+        contexts = args.contexts
+        if name == TRANSFORMER and args.transformer_contexts is not None:
+            contexts = [c for c in contexts if c in args.transformer_contexts]
+        if not args.first_token_only:
+            results["decode_tokens_per_s"][name] = {}
+            results["state_bytes"][name] = {}
+        for context in () if args.first_token_only else contexts:
             result = measure(
                 {"kind": "decode", "model": name, "context": context},
                 f"{name} decoding @ {context}",
@@ -450,7 +488,7 @@ def sweep(args):
             if name == TRANSFORMER and not prefill:
                 continue
             seconds = results["first_token_s"][name][mode] = {}
-            for context in args.contexts:
+            for context in contexts:
                 result = measure(
                     {
                         "kind": "first_token",
@@ -466,6 +504,8 @@ def sweep(args):
                     f"{result['seconds']:.3f} s",
                     flush=True,
                 )
+        if args.first_token_only:
+            continue
         results["train_step_s"][name] = {}
         for length in args.train_lengths:
             result = measure(
