@@ -198,7 +198,7 @@ def fit_and_test(model, preprocessor, train, test, options, args):
     tests it: accuracy, seconds per epoch, memory and parameters.
 
     The texts are tokenized once up front, so epochs time the model alone.
-    `args` gives `batch_size`, `epochs`, `seed` and `compile`.
+    A `test` of None skips testing (the accuracy is None). `args` gives `batch_size`, `epochs`, `seed` and `compile`.
     """
     import keras
     import tensorflow as tf
@@ -235,10 +235,12 @@ def fit_and_test(model, preprocessor, train, test, options, args):
             callbacks=[EpochTimer()],
             verbose=2,
         )
-    _, accuracy = model.evaluate(tokenized(*test), verbose=0)
+    accuracy = None
+    if test is not None:
+        accuracy = float(model.evaluate(tokenized(*test), verbose=0)[1])
     return {
         "seed": args.seed,
-        "accuracy": float(accuracy),
+        "accuracy": accuracy,
         "seconds_per_epoch": statistics.median(epoch_times[1:] or epoch_times),
         "peak_memory_mib": memory.peak_rss_mb,
         "training_memory_mib": memory.peak_mb,

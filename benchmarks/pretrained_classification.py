@@ -17,8 +17,9 @@ stratified fraction of them (`--label-fractions`):
 Each neural run is a fresh process (`harness.py`). Prints a markdown table
 of test accuracy, seconds per epoch and peak memory, and writes
 `pretrained_classification.md`, `.json` and `.png` to `--out`. `--rows`
-picks rows (`MODEL:N`); `--max-train` caps the training texts (for timing
-the long rows in less time: seconds per epoch are on the texts trained).
+picks rows (`MODEL:N`); `--max-train` caps the training texts and
+`--timing-only` skips testing, for timing the long rows in less time
+(seconds per epoch are on the texts trained).
 
     KERAS_BACKEND=jax python benchmarks/pretrained_classification.py \
         --rows scratch:512 minilm-linformer:512 --label-fractions 0.1
@@ -65,6 +66,11 @@ def parse_args(argv=None):
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument(
         "--max-train", type=int, default=None, help="cap the training texts"
+    )
+    parser.add_argument(
+        "--timing-only",
+        action="store_true",
+        help="train and time, but do not test (no accuracy)",
     )
     parser.add_argument(
         "--out", default=os.path.join(quality.HERE, "results"), help="outputs"
@@ -193,7 +199,12 @@ def train_and_test(point):
         preprocessor = classifier.preprocessor
         model = keras.Model(classifier.inputs, classifier.outputs)
     result = quality.fit_and_test(
-        model, preprocessor, train, test, options, args
+        model,
+        preprocessor,
+        train,
+        None if args.timing_only else test,
+        options,
+        args,
     )
     result.update(
         model=args.model,
@@ -212,7 +223,7 @@ def run_in_process(args, row, label_fraction, seed):
         name: getattr(args, name)
         for name in (
             "epochs", "batch_size", "projected_length", "projection",
-            "max_train", "compile",
+            "max_train", "timing_only", "compile",
         )
     }  # fmt: skip
     point.update(
@@ -241,6 +252,7 @@ def markdown_table(results):
     lines = []
     for (model, length, fraction), runs in rows.items():
         memory = [r["peak_memory_mib"] for r in runs if r["peak_memory_mib"]]
+        accuracies = [r["accuracy"] for r in runs if r["accuracy"] is not None]
         lines.append(
             [
                 model,
@@ -248,9 +260,13 @@ def markdown_table(results):
                 f"{fraction:.0%}",
                 runs[0]["train_texts"],
                 len(runs),
-                f"{np.mean([r['accuracy'] for r in runs]):.4f} ("
-                + ", ".join(f"{r['accuracy']:.4f}" for r in runs)
-                + ")",
+                (
+                    f"{np.mean(accuracies):.4f} ("
+                    + ", ".join(f"{a:.4f}" for a in accuracies)
+                    + ")"
+                )
+                if accuracies
+                else "not tested",
                 f"{statistics.median(r['seconds_per_epoch'] for r in runs):.1f}",
                 f"{statistics.median(memory):.0f}" if memory else "-",
             ]
@@ -261,6 +277,7 @@ def markdown_table(results):
 def plot(results, path):
     import matplotlib.pyplot as plt
 
+    results = [r for r in results if r["accuracy"] is not None]
     figure, axis = plt.subplots(figsize=(9, 4))
     names = [
         f"{r['model']}\nn={r['sequence_length'] or '-'}, "

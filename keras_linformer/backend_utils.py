@@ -2,10 +2,10 @@
 
 Besides small utilities (`concrete_numpy`, `check_at_run_time`,
 `keras_mask`), this module holds the backend performance policy of Linformer
-attention behind one small interface: `plan_attention` says how to run the attention step over the k
-slots (a fused kernel, or queries in blocks), and `softmax` is the softmax
-with the cheap gradient on every backend. Their measurements are in
-`benchmarks/README.md`.
+attention behind one small interface: `plan_attention` says how to run the
+attention step over the k slots (a fused kernel, or queries in blocks), and
+`softmax` is the softmax with the cheap gradient on every backend. Their
+measurements are in `benchmarks/README.md`.
 """
 
 import contextlib

@@ -1,31 +1,31 @@
 """Internal: the attention step of `LinformerAttention`, softmax attention of
 the queries over the k key/value slots, run as the backend plan says."""
 
+import math
+
 from keras import ops
 
+from keras_linformer.backend_utils import plan_attention
 from keras_linformer.backend_utils import softmax
+from keras_linformer.layers._masking import slot_bias
 
 
 def attend(
     query,
     key,
     value,
-    bias,
-    scale,
-    plan,
+    slot_mask,
     dropout_layer,
     training=None,
     return_weights=False,
 ):
     """Attention of `(batch, T, heads, d)` queries over `(batch, k, heads,
-    d)` keys and values.
+    d)` keys and values, run as `backend_utils.plan_attention` says.
 
     Args:
         query, key, value: the heads.
-        bias: None, or an additive logit bias broadcastable to
-            `(batch, heads, T, k)` that masks empty slots.
-        scale: float. The logit scale, `1 / sqrt(d)`.
-        plan: the `backend_utils.AttentionPlan` to follow.
+        slot_mask: None, or the boolean `(batch, k)` (per head `(batch,
+            heads, k)`) mask of the slots to attend to.
         dropout_layer: the dropout applied to the attention weights.
         training: whether dropout is active.
         return_weights: bool. Whether to return the weights too.
@@ -34,6 +34,19 @@ def attend(
         `(output, weights)`: output `(batch, T, heads, d_v)`; weights
         `(batch, heads, T, k)`, or None unless `return_weights`.
     """
+    _, query_length, num_heads, key_dim = query.shape
+    plan = plan_attention(
+        num_heads,
+        key_dim,
+        value.shape[-1],
+        key.shape[1],
+        query_length,
+        weights_needed=bool(
+            return_weights or (training and dropout_layer.rate > 0)
+        ),
+    )
+    scale = 1.0 / math.sqrt(key_dim)
+    bias = None if slot_mask is None else slot_bias(slot_mask, query.dtype)
     if plan.fused:
         output = ops.dot_product_attention(
             query, key, value, bias=bias, scale=scale

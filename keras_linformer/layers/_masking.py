@@ -42,6 +42,18 @@ def combine_masks(*masks):
     return combined
 
 
+def key_padding_mask(
+    value_mask, key_mask, attention_mask, query_mask, causal=False
+):
+    """The `(batch, S)` keys that every mask of an attention call admits
+    (see `key_mask_from_attention_mask`), or None if none is given."""
+    if attention_mask is not None:
+        attention_mask = key_mask_from_attention_mask(
+            attention_mask, query_mask, causal
+        )
+    return combine_masks(value_mask, key_mask, attention_mask)
+
+
 def key_mask_from_attention_mask(attention_mask, query_mask=None, causal=False):
     """Folds a `(batch, T, S)` attention mask into a `(batch, S)` key mask.
 

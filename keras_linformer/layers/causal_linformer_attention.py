@@ -8,8 +8,7 @@ from keras import ops
 from keras_linformer.backend_utils import check_at_run_time
 from keras_linformer.layers._causal_attention import causal_attention
 from keras_linformer.layers._causal_attention import causal_decode_step
-from keras_linformer.layers._masking import combine_masks
-from keras_linformer.layers._masking import key_mask_from_attention_mask
+from keras_linformer.layers._masking import key_padding_mask
 from keras_linformer.layers.linformer_attention import LinformerAttention
 from keras_linformer.layers.sequence_projection import check_causal_projection
 from keras_linformer.layers.validation import check_length
@@ -168,14 +167,8 @@ class CausalLinformerAttention(LinformerAttention):
             ops.shape(value)[1], self.sequence_length, "value", value
         )
         key = value if key is None else key
-        padding_mask = combine_masks(
-            value_mask,
-            key_mask,
-            None
-            if attention_mask is None
-            else key_mask_from_attention_mask(
-                attention_mask, query_mask, causal=True
-            ),
+        padding_mask = key_padding_mask(
+            value_mask, key_mask, attention_mask, query_mask, causal=True
         )
         state_lengths = None
         if return_cache:

@@ -1,16 +1,11 @@
 """Linformer multi-head attention: keys and values projected n -> k."""
 
-import math
-
 import keras
 from keras import ops
 from keras_hub.src.utils.keras_utils import clone_initializer
 
-from keras_linformer.backend_utils import plan_attention
 from keras_linformer.layers._attention_step import attend
-from keras_linformer.layers._masking import combine_masks
-from keras_linformer.layers._masking import key_mask_from_attention_mask
-from keras_linformer.layers._masking import slot_bias
+from keras_linformer.layers._masking import key_padding_mask
 from keras_linformer.layers._key_value_projection import build_projections
 from keras_linformer.layers._key_value_projection import compressed_heads
 from keras_linformer.layers._key_value_projection import (
@@ -22,7 +17,6 @@ from keras_linformer.layers.validation import check_length
 from keras_linformer.layers.validation import check_key_value_features
 from keras_linformer.layers.validation import check_output_shape
 from keras_linformer.layers.validation import check_positive_int
-
 
 @keras.saving.register_keras_serializable(package="keras_linformer")
 class LinformerAttention(keras.layers.Layer):
@@ -36,21 +30,17 @@ class LinformerAttention(keras.layers.Layer):
     and memory instead of O(n^2).
 
     Padding never influences the output: padded keys and values are left
-    out before the projection and empty slots are masked. Masks work as in
-    `MultiHeadAttention`, except that an `attention_mask` must be a per-key
-    padding mask (the same keys for every query that admits any; others
-    raise a `ValueError`, in compiled calls too). Every slot mixes the whole
-    sequence, so this layer is not causal: see `CausalLinformerAttention`.
+    out before the projection and empty slots are masked. Every slot mixes
+    the whole sequence, so this layer is not causal: see
+    `CausalLinformerAttention`.
 
     Args:
         num_heads: int. Number of attention heads.
         key_dim: int. Size of each attention head for query and key.
-        sequence_length: int. The largest key/value length n the projection
-            covers. Shorter sequences use the first n rows of the projection.
-            Not needed when `projection` is a `SequenceProjection` layer.
-        projected_length: int. The number of slots k that keys and values are
-            compressed to, `1 <= k <= n`. Not needed when `projection` is a
-            `SequenceProjection` layer.
+        sequence_length: int. The largest key/value length n; shorter
+            sequences use the first rows of the projection.
+        projected_length: int. The number of slots k, `1 <= k <= n`. Neither
+            length is needed when `projection` is a `SequenceProjection`.
         value_dim: int. Size of each attention head for value. Defaults to
             `key_dim`.
         dropout: float. Dropout probability on the attention weights.
@@ -61,14 +51,12 @@ class LinformerAttention(keras.layers.Layer):
             to the query's last dimension.
         projection: string or `SequenceProjection`. How n becomes k:
             `"linear"` (learned E and F, the paper's default), `"mean_pool"`,
-            `"max_pool"` or `"conv"` (see `SequenceProjection`). Passing a
-            `SequenceProjection` layer shares it for keys and values, and
-            passing the same layer to several attention layers gives the
-            paper's layerwise sharing (saved once). Defaults to `"linear"`.
+            `"max_pool"` or `"conv"`. A `SequenceProjection` layer is shared
+            by keys and values, and by every attention layer it is passed to
+            (the paper's layerwise sharing). Defaults to `"linear"`.
         parameter_sharing: string. `"none"` (a separate E and F for each
             head), `"headwise"` (one E and one F for all heads), or
-            `"key_value"` (one matrix for keys and values). Pooling
-            projections have no parameters, so this only changes the learned
+            `"key_value"` (one matrix for keys and values), for the learned
             kinds. Ignored when `projection` is a layer. Defaults to
             `"headwise"`.
         projection_initializer: initializer for the learned sequence
@@ -83,20 +71,17 @@ class LinformerAttention(keras.layers.Layer):
         query: `(batch, T, dim)` query tensor.
         value: `(batch, S, dim)` value tensor, `S <= sequence_length`.
         key: optional `(batch, S, dim)` key tensor; `value` is used if None.
-        query_mask, value_mask, key_mask: optional boolean masks of shape
-            `(batch, T)` / `(batch, S)`, True at real positions. As in
-            `MultiHeadAttention`, `value_mask` and `key_mask` hide keys, and
-            a masked query's row of `attention_mask` imposes nothing.
-        attention_mask: optional boolean `(batch, T, S)` mask that is the same
-            for every query (see above).
+        query_mask, value_mask, key_mask, attention_mask: boolean masks as
+            in `MultiHeadAttention`, except that `attention_mask` must hide
+            the same keys from every query that admits any (others raise a
+            `ValueError`, in compiled calls too).
         training: Python boolean, whether dropout is active.
         return_attention_scores: bool. If True, also return the attention
             weights over the k slots, shape `(batch, num_heads, T, k)`.
         use_causal_mask: bool. Must be False (the default): `True` raises a
             `ValueError` that points to `CausalLinformerAttention`.
-        key_value_cache: optional `(key, value, slot_mask)` tuple from
-            `compressed_key_value`: the compressed keys and values to attend
-            to, then `value`, `key` and their masks are not used again.
+        key_value_cache: optional result of `compressed_key_value` to attend
+            to instead of `value`, `key` and their masks.
 
     Example:
 
@@ -244,21 +229,13 @@ class LinformerAttention(keras.layers.Layer):
             (self._num_heads, self._key_dim, self._value_dim),
         )
 
-        def heads(dim):
-            return (None, self._num_heads, dim)
-
-        self._query_dense = self._dense(
-            "abc,cde->abde", heads(self._key_dim), "de", "query"
+        self._query_dense = self._heads_dense(
+            "query", self._key_dim, query_shape
         )
-        self._query_dense.build(query_shape)
-        self._key_dense = self._dense(
-            "abc,cde->abde", heads(self._key_dim), "de", "key"
+        self._key_dense = self._heads_dense("key", self._key_dim, key_shape)
+        self._value_dense = self._heads_dense(
+            "value", self._value_dim, value_shape
         )
-        self._key_dense.build(key_shape)
-        self._value_dense = self._dense(
-            "abc,cde->abde", heads(self._value_dim), "de", "value"
-        )
-        self._value_dense.build(value_shape)
         self._key_value_features = (key_shape[-1], value_shape[-1])
         output_shape = self._output_shape or (query_shape[-1],)
         letters = "fghij"[: len(output_shape)]
@@ -275,6 +252,14 @@ class LinformerAttention(keras.layers.Layer):
             rate=self._dropout, seed=self.seed, dtype=self.dtype_policy
         )
         self.built = True
+
+    def _heads_dense(self, name, head_dim, input_shape):
+        """A built projection of `input_shape` to `(..., heads, head_dim)`."""
+        dense = self._dense(
+            "abc,cde->abde", (None, self._num_heads, head_dim), "de", name
+        )
+        dense.build(input_shape)
+        return dense
 
     def _dense(self, equation, output_shape, bias_axes, name):
         dense = keras.layers.EinsumDense(
@@ -341,20 +326,15 @@ class LinformerAttention(keras.layers.Layer):
     ):
         """The compressed key and value heads that queries attend to.
 
-        Computing them once and passing them as `key_value_cache` saves the
-        n -> k projection and the key/value dense layers at every decoding
-        step of cross-attention to a fixed encoder sequence.
-
-        Args:
-            value, key, value_mask, key_mask, attention_mask, query_mask:
-                as in `call`.
+        Passed back as `key_value_cache`, they save the n -> k projection and
+        the dense layers at every decoding step of cross-attention to a fixed
+        encoder sequence. Arguments as in `call`.
 
         Returns:
             A tuple `(key, value, slot_mask)`: `(batch, k, num_heads,
-            key_dim)` keys, `(batch, k, num_heads, value_dim)` values and
+            key_dim)` keys, `(batch, k, num_heads, value_dim)` values, and
             the boolean `(batch, k)` (per head `(batch, num_heads, k)`) mask
-            of the slots that hold a real position, or None where every slot
-            does.
+            of the slots that hold a real position, or None if all do.
         """
         self_attention = key is None or key is value
         key = value if key is None else key
@@ -362,12 +342,8 @@ class LinformerAttention(keras.layers.Layer):
         check_key_value_features(
             key.shape, value.shape, self._key_value_features
         )
-        padding_mask = combine_masks(
-            value_mask,
-            key_mask,
-            None
-            if attention_mask is None
-            else key_mask_from_attention_mask(attention_mask, query_mask),
+        padding_mask = key_padding_mask(
+            value_mask, key_mask, attention_mask, query_mask
         )
         return compressed_heads(
             key,
@@ -390,25 +366,12 @@ class LinformerAttention(keras.layers.Layer):
         return_attention_scores=False,
     ):
         """Attention of `(batch, T, heads, d)` queries over k slots."""
-        plan = plan_attention(
-            self._num_heads,
-            self._key_dim,
-            self._value_dim,
-            self.projected_length,
-            query.shape[1],
-            weights_needed=bool(
-                return_attention_scores or (training and self._dropout > 0)
-            ),
-        )
-        bias = None if slot_mask is None else slot_bias(slot_mask, query.dtype)
         return attend(
             query,
             key,
             value,
-            bias=bias,
-            scale=1.0 / math.sqrt(self._key_dim),
-            plan=plan,
-            dropout_layer=self._dropout_layer,
+            slot_mask,
+            self._dropout_layer,
             training=training,
             return_weights=return_attention_scores,
         )
@@ -470,18 +433,17 @@ class LinformerAttention(keras.layers.Layer):
 
     @classmethod
     def from_config(cls, config):
-        """A config saved before `CausalLinformerAttention` existed, with
-        `"causal": True`, gives that layer."""
+        # Configs saved before `CausalLinformerAttention` existed hold
+        # `causal` (and `chunk_size`); a causal one gives that layer.
         config = dict(config)
         causal = config.pop("causal", False)
         if not isinstance(causal, bool):
             raise ValueError(f"`causal` must be a bool. Received: {causal!r}")
-        if cls is not LinformerAttention:
-            return super().from_config(config)
-        if causal:
+        if causal and cls is LinformerAttention:
             from keras_linformer.layers import causal_linformer_attention
 
             causal_class = causal_linformer_attention.CausalLinformerAttention
             return causal_class.from_config(config)
-        config.pop("chunk_size", None)  # Only causal attention has chunks.
+        if cls is LinformerAttention:
+            config.pop("chunk_size", None)
         return super().from_config(config)

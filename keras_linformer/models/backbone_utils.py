@@ -87,11 +87,9 @@ def per_layer_lengths(projected_length, num_layers, parameter_sharing):
                 "every layer has the same k; pass a single `projected_length`"
                 f". Received: projected_length={projected_length!r}"
             )
-    else:
-        lengths = [projected_length] * num_layers
-    for length in lengths:
-        check_positive_int("projected_length", length)
-    return lengths
+        return lengths
+    # The projections check each length.
+    return [projected_length] * num_layers
 
 
 def check_vocabulary_fits(tokenizer, backbone):
