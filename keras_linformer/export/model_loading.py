@@ -2,6 +2,7 @@
 
 import json
 import os
+import warnings
 import zipfile
 
 from keras_linformer.export.errors import ExportError
@@ -62,8 +63,13 @@ def load_model(path):
 
     path = os.fspath(path)
     if not os.path.isdir(path):
-        # Serving needs no optimizer; its state would only be skipped noisily.
-        return keras.saving.load_model(path, compile=False)
+        # Serving needs no optimizer: the file's optimizer state is skipped,
+        # and Keras's warning about it would only add noise to the command.
+        with warnings.catch_warnings():
+            warnings.filterwarnings(
+                "ignore", message="Skipping variable loading for optimizer"
+            )
+            return keras.saving.load_model(path, compile=False)
     task_path = os.path.join(path, PRESET_TASK_FILE)
     if os.path.isfile(task_path):
         config = _read_json(task_path, path)
