@@ -198,7 +198,8 @@ def fit_and_test(model, preprocessor, train, test, options, args):
     tests it: accuracy, seconds per epoch, memory and parameters.
 
     The texts are tokenized once up front, so epochs time the model alone.
-    A `test` of None skips testing (the accuracy is None). `args` gives `batch_size`, `epochs`, `seed` and `compile`.
+    A `test` of None skips testing (the accuracy is None). `args` gives
+    `batch_size`, `epochs`, `seed` and `compile`.
     """
     import keras
     import tensorflow as tf

@@ -18,6 +18,7 @@ from keras_linformer.layers.validation import check_key_value_features
 from keras_linformer.layers.validation import check_output_shape
 from keras_linformer.layers.validation import check_positive_int
 
+
 @keras.saving.register_keras_serializable(package="keras_linformer")
 class LinformerAttention(keras.layers.Layer):
     """Multi-head attention whose cost grows linearly with sequence length.
