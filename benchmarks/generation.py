@@ -204,21 +204,16 @@ def token_data(args):
     train_documents, validation_documents = split_documents(bbc_documents())
     tokenizer = learn_tokenizer(train_documents, args.vocabulary_size)
     windows = args.train_steps * args.batch_size
-    (x, y) = token_windows(
-        tokenizer,
-        train_documents,
-        args.sequence_length,
-        windows * args.sequence_length,
-    )
+    x, y = token_windows(tokenizer, train_documents, args.sequence_length)
     passes = windows / len(y)
-    if passes > 1:  # The articles run out: later steps read them again.
-        repeats = -(-windows // len(y))
-        x = {key: np.tile(v, (repeats, 1))[:windows] for key, v in x.items()}
-        y = np.tile(y, (repeats, 1))[:windows]
+    # Beyond one pass the later steps read the articles again, in order.
+    repeats = -(-windows // len(y))
+    x = {key: np.tile(v, (repeats, 1))[:windows] for key, v in x.items()}
+    y = np.tile(y, (repeats, 1))[:windows]
     validation = token_windows(
         tokenizer, validation_documents, args.sequence_length, 40_000
     )
-    return tokenizer.vocabulary_size(), (x, y), validation, max(passes, 1.0)
+    return tokenizer.vocabulary_size(), (x, y), validation, passes
 
 
 def perplexity(name, args, seconds=None):
