@@ -216,10 +216,10 @@ def token_data(args):
     return tokenizer.vocabulary_size(), (x, y), validation, passes
 
 
-def perplexity(name, args, seconds=None):
+def perplexity(name, args, budget=None):
     """Validation perplexity of one model after `args.train_steps` steps,
-    or fewer where training reaches `seconds`; the vocabulary size the
-    tokenizer learned, the steps trained and the training time: all of
+    or fewer where training reaches `budget` seconds; the vocabulary size
+    the tokenizer learned, the steps trained and the training time: all of
     `fit`, and its first step (which compiles)."""
     import keras
 
@@ -233,7 +233,7 @@ def perplexity(name, args, seconds=None):
             self.steps = batch + 1
             if batch == 0:
                 self.first_step_end = time.perf_counter()
-            if seconds and time.perf_counter() - start >= seconds:
+            if budget and time.perf_counter() - start >= budget:
                 self.model.stop_training = True
 
     clock = Clock()
@@ -576,7 +576,10 @@ def sweep(args):
             LINFORMER, steps, f"{LINFORMER} in {budget:.0f} s", budget
         )
         results["equal_time"] = {
-            "perplexity": [equal["perplexity"], runs[TRANSFORMER]["perplexity"]],
+            "perplexity": [
+                equal["perplexity"],
+                runs[TRANSFORMER]["perplexity"],
+            ],
             "planned_steps": steps,
             "train_steps": [equal["train_steps"], args.train_steps],
             "train_seconds": [equal["train_seconds"], budget],
