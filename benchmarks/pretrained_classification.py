@@ -2,7 +2,7 @@
 
 On the split and training recipe of `benchmarks/classification_quality.py`
 (the example's fixed-seed stratified split, AdamW with warmup and cosine
-decay, attention pooling), compares, with all training labels and with a
+decay, attention pooling or `--pooling mean`), compares, with all training labels and with a
 stratified fraction of them (`--label-fractions`):
 
 - `scratch`: the example's default, a small Linformer from random weights;
@@ -63,6 +63,13 @@ def parse_args(argv=None):
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--projected-length", type=int, default=128)
     parser.add_argument("--projection", default="linear")
+    parser.add_argument(
+        "--pooling",
+        choices=("attention", "mean"),
+        default="attention",
+        help="how every neural row pools its hidden states (all-MiniLM-L6-v2 "
+        "was trained with mean pooling)",
+    )
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument(
         "--max-train", type=int, default=None, help="cap the training texts"
@@ -123,6 +130,7 @@ def options_for(point, model):
         "--sequence-length", str(point.sequence_length),
         "--epochs", str(point.epochs),
         "--batch-size", str(point.batch_size),
+        "--pooling", point.pooling,
     ]  # fmt: skip
     if model != "scratch":
         k = min(point.projected_length, point.sequence_length)
@@ -223,7 +231,7 @@ def run_in_process(args, row, label_fraction, seed):
         name: getattr(args, name)
         for name in (
             "epochs", "batch_size", "projected_length", "projection",
-            "max_train", "timing_only", "compile",
+            "pooling", "max_train", "timing_only", "compile",
         )
     }  # fmt: skip
     point.update(

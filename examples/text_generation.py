@@ -71,7 +71,7 @@ def parse_args(argv=None):
     parser.add_argument(
         "--epochs",
         type=positive_int,
-        default=1,
+        default=5,
         help="passes over the training windows",
     )
     parser.add_argument(
@@ -97,6 +97,13 @@ def parse_args(argv=None):
         type=positive_int,
         default=64,
         help="C: each token attends exactly within its chunk of C tokens",
+    )
+    parser.add_argument(
+        "--projection",
+        choices=("mean_pool", "linear"),
+        default="mean_pool",
+        help="how the k summary slots are made: window means, or learned "
+        "E and F",
     )
     parser.add_argument("--vocabulary-size", type=positive_int, default=2000)
     parser.add_argument("--hidden-dim", type=positive_int, default=128)
@@ -221,6 +228,7 @@ def build_language_model(tokenizer, args):
         max_sequence_length=args.sequence_length,
         projected_length=args.projected_length,
         chunk_size=args.chunk_size,
+        projection=args.projection,
         dropout=args.dropout,
     )
     preprocessor = keras_linformer.models.LinformerCausalLMPreprocessor(

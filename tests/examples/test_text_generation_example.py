@@ -90,6 +90,7 @@ def test_bad_input_ends_with_a_one_line_error(tmp_path, case, expected):
         (["--temperature", "0"], "must be positive"),
         (["--sequence-length", "16", "--generate-length", "32"], "exceed"),
         (["--hidden-dim", "10", "--num-heads", "4"], "divisible"),
+        (["--projection", "conv"], "invalid choice: 'conv'"),
     ],
 )
 def test_bad_options_are_usage_errors(capsys, argv, expected):
@@ -99,6 +100,25 @@ def test_bad_options_are_usage_errors(capsys, argv, expected):
 def test_generation_length_defaults_to_at_most_the_window():
     assert example.parse_args([]).generate_length == 80
     assert example.parse_args(["--sequence-length", "64"]).generate_length == 64
+
+
+@pytest.mark.parametrize(
+    "argv, projection",
+    [([], "mean_pool"), (["--projection", "linear"], "linear")],
+)
+def test_projection_option_builds_that_projection(argv, projection):
+    tokenizer = keras_linformer.LinformerTokenizer(
+        vocabulary=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "b"]
+    )
+    args = example.parse_args(
+        ["--sequence-length", "8", "--projected-length", "2"]
+        + ["--chunk-size", "2", "--hidden-dim", "8", "--num-heads", "2"]
+        + argv
+    )
+    causal_lm = example.build_language_model(tokenizer, args)
+    assert causal_lm.backbone.projection == projection
+    kernels = [w for w in causal_lm.weights if "projection" in w.path]
+    assert bool(kernels) == (projection == "linear")
 
 
 def test_samples_continue_every_prompt_at_every_temperature(capsys):

@@ -49,7 +49,7 @@ def trained_classifier(tmp_path_factory):
         intermediate_dim=64,
         projected_length=8,
         # The main job's projection; the causal LM's decode-step export
-        # covers the linear one.
+        # covers the linear and mean-pool ones.
         projection="conv",
     )
     classifier.fit(

@@ -20,8 +20,8 @@ NEW_TOKENS = 50
 VOCABULARY_SIZE = 50
 
 
-@pytest.fixture(scope="module")
-def trained_lm(tmp_path_factory):
+@pytest.fixture(scope="module", params=["mean_pool", "linear"])
+def trained_lm(request, tmp_path_factory):
     """An LM trained briefly to count (mod 48), and its greedy output."""
     keras.utils.set_random_seed(0)
     folder = tmp_path_factory.mktemp("causal_lm")
@@ -33,6 +33,7 @@ def trained_lm(tmp_path_factory):
             num_layers=1,
             projected_length=8,
             chunk_size=8,  # The 55 positions span seven chunks.
+            projection=request.param,
         )
     )
     causal_lm = LinformerCausalLM(backbone)

@@ -57,7 +57,7 @@ def test_no_future_leakage_and_round_trip(projection, sharing):
 
 def test_layerwise_sharing_stores_one_projection():
     backbone = LinformerCausalBackbone(
-        **backbone_kwargs(parameter_sharing="layerwise")
+        **backbone_kwargs(projection="linear", parameter_sharing="layerwise")
     )
     kernels = [w for w in backbone.weights if "projection" in w.path]
     assert len(kernels) == 1
