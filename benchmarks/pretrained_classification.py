@@ -331,7 +331,8 @@ def main(argv=None):
                 report = (
                     f"{harness.backend_name()} backend, {args.epochs} "
                     f"epochs, batch {args.batch_size}, k = "
-                    f"{args.projected_length} ({args.projection})\n\n"
+                    f"{args.projected_length} ({args.projection}), "
+                    f"{args.pooling} pooling\n\n"
                     + markdown_table(results)
                 )
                 harness.write_results(
