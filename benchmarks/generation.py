@@ -59,6 +59,7 @@ import harness
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "examples"))
+from common import CAUSAL_PROJECTION_KINDS  # noqa: E402
 from text_classification import load_folder  # noqa: E402
 from text_generation import learn_tokenizer  # noqa: E402
 from text_generation import split_documents  # noqa: E402
@@ -89,7 +90,7 @@ def parse_args(argv=None):
     parser.add_argument("--chunk-size", type=int, default=32)
     parser.add_argument(
         "--projection",
-        choices=("mean_pool", "linear"),
+        choices=CAUSAL_PROJECTION_KINDS,
         default="mean_pool",
         help="the Linformer's prefix summaries",
     )

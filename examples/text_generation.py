@@ -35,6 +35,7 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import CAUSAL_PROJECTION_KINDS  # noqa: E402
 from common import DataError  # noqa: E402
 from common import add_optimizer_arguments  # noqa: E402
 from common import check_num_heads  # noqa: E402
@@ -101,7 +102,7 @@ def parse_args(argv=None):
     )
     parser.add_argument(
         "--projection",
-        choices=("mean_pool", "linear"),
+        choices=CAUSAL_PROJECTION_KINDS,
         default="mean_pool",
         help="how the k summary slots are made: window means, or learned "
         "E and F",
