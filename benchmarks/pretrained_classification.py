@@ -19,7 +19,9 @@ of test accuracy, seconds per epoch and peak memory, and writes
 `pretrained_classification.md`, `.json` and `.png` to `--out`. `--rows`
 picks rows (`MODEL:N`); `--max-train` caps the training texts and
 `--timing-only` skips testing, for timing the long rows in less time
-(seconds per epoch are on the texts trained).
+(seconds per epoch are on the texts trained); `--dtype mixed_bfloat16`
+computes every neural row in bfloat16 (faster where the backend runs
+bfloat16 matmuls on matrix units: PyTorch on CPUs with AMX).
 
     KERAS_BACKEND=jax python benchmarks/pretrained_classification.py \
         --rows scratch:512 minilm-linformer:512 --label-fractions 0.1
@@ -69,6 +71,13 @@ def parse_args(argv=None):
         default="attention",
         help="how every neural row pools its hidden states (all-MiniLM-L6-v2 "
         "was trained with mean pooling)",
+    )
+    parser.add_argument(
+        "--dtype",
+        choices=("float32", "mixed_bfloat16"),
+        default="float32",
+        help="every neural row's dtype policy (Keras's global policy in its "
+        "process)",
     )
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument(
@@ -194,6 +203,9 @@ def train_and_test(point):
         args.label_fraction, args.max_train
     )
     options = options_for(args, args.model)
+    # Global, so that the converted checkpoint, the head and a new backbone
+    # all take it (keras-hub loads float presets in the global policy).
+    keras.config.set_dtype_policy(args.dtype)
     keras.utils.set_random_seed(args.seed)
     if args.model == "minilm-full":
         model, tokenizer = full_attention_classifier(
@@ -231,7 +243,7 @@ def run_in_process(args, row, label_fraction, seed):
         name: getattr(args, name)
         for name in (
             "epochs", "batch_size", "projected_length", "projection",
-            "pooling", "max_train", "timing_only", "compile",
+            "pooling", "dtype", "max_train", "timing_only", "compile",
         )
     }  # fmt: skip
     point.update(
@@ -332,7 +344,7 @@ def main(argv=None):
                     f"{harness.backend_name()} backend, {args.epochs} "
                     f"epochs, batch {args.batch_size}, k = "
                     f"{args.projected_length} ({args.projection}), "
-                    f"{args.pooling} pooling\n\n"
+                    f"{args.pooling} pooling, {args.dtype}\n\n"
                     + markdown_table(results)
                 )
                 harness.write_results(
