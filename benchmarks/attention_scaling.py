@@ -65,7 +65,6 @@ QUICK_MATMUL_SIZE = 512
 # wall that Linformer exists to avoid.
 MHA_MAX_SIZE = 16384
 
-DTYPES = ("float32", "mixed_bfloat16")
 # The matmul rate a point's share is taken of, by dtype policy.
 MATMUL_RATE_KEYS = {
     "float32": "matmul_gflops",
@@ -107,7 +106,7 @@ def parse_args():
     parser.add_argument(
         "--dtype",
         nargs="+",
-        choices=DTYPES,
+        choices=harness.DTYPE_POLICIES,
         default=["float32"],
         help="Keras dtype policies, one series each (set with "
         "keras.config.set_dtype_policy in the point's process). Defaults to "

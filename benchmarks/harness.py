@@ -42,6 +42,9 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(1, REPO_ROOT)
 
 COMPILE_MODES = ("auto", "on", "off")
+# The Keras dtype policies a benchmark can run in (JAX has no float16 matmul on
+# CPU).
+DTYPE_POLICIES = ("float32", "mixed_bfloat16")
 # glibc settings under which freed memory stays in the process for reuse:
 # one heap (other threads' heaps hold at most 64 MB and map larger buffers
 # afresh), no mmap for large buffers, and no trimming of the heap's top.

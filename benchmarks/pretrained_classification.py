@@ -74,7 +74,7 @@ def parse_args(argv=None):
     )
     parser.add_argument(
         "--dtype",
-        choices=("float32", "mixed_bfloat16"),
+        choices=harness.DTYPE_POLICIES,
         default="float32",
         help="every neural row's dtype policy (Keras's global policy in its "
         "process)",
