@@ -63,6 +63,13 @@ def parse_args(argv=None):
     )
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument(
+        "--gradient-accumulation",
+        type=int,
+        default=1,
+        help="batches per weight update (an effective batch of "
+        "--batch-size times this, for long rows that need small batches)",
+    )
     parser.add_argument("--projected-length", type=int, default=128)
     parser.add_argument("--projection", default="linear")
     parser.add_argument(
@@ -139,6 +146,7 @@ def options_for(point, model):
         "--sequence-length", str(point.sequence_length),
         "--epochs", str(point.epochs),
         "--batch-size", str(point.batch_size),
+        "--gradient-accumulation", str(point.gradient_accumulation),
         "--pooling", point.pooling,
     ]  # fmt: skip
     if model != "scratch":
@@ -242,7 +250,8 @@ def run_in_process(args, row, label_fraction, seed):
     point = {
         name: getattr(args, name)
         for name in (
-            "epochs", "batch_size", "projected_length", "projection",
+            "epochs", "batch_size", "gradient_accumulation",
+            "projected_length", "projection",
             "pooling", "dtype", "max_train", "timing_only", "compile",
         )
     }  # fmt: skip
@@ -342,7 +351,8 @@ def main(argv=None):
                 # keeps what it measured.
                 report = (
                     f"{harness.backend_name()} backend, {args.epochs} "
-                    f"epochs, batch {args.batch_size}, k = "
+                    f"epochs, batch {args.batch_size} x "
+                    f"{args.gradient_accumulation} accumulated, k = "
                     f"{args.projected_length} ({args.projection}), "
                     f"{args.pooling} pooling, {args.dtype}\n\n"
                     + markdown_table(results)

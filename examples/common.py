@@ -65,6 +65,13 @@ def add_optimizer_arguments(parser, learning_rate, default_help=None):
     parser.add_argument(
         "--weight-decay", type=non_negative_float, default=0.01, help="AdamW"
     )
+    parser.add_argument(
+        "--gradient-accumulation",
+        type=positive_int,
+        default=1,
+        help="average the gradients of this many batches per update: the "
+        "effective batch of a larger --batch-size in the memory of one",
+    )
     parser.add_argument("--dropout", type=fraction, default=0.1)
 
 
@@ -288,7 +295,12 @@ def print_vocabulary_step(vocabulary_size, documents):
 
 
 def make_optimizer(train_size, args):
-    """AdamW with weight decay, warmup then cosine decay, and clipping."""
+    """AdamW with weight decay, warmup then cosine decay, and clipping.
+
+    With `args.gradient_accumulation` > 1 the weights move once per that
+    many batches; the schedule still counts batches, as Keras's optimizers
+    do, so its length is unchanged.
+    """
     import keras
 
     steps = args.epochs * -(-train_size // args.batch_size)
@@ -303,6 +315,9 @@ def make_optimizer(train_size, args):
         learning_rate=schedule,
         weight_decay=args.weight_decay,
         clipnorm=args.clipnorm,
+        gradient_accumulation_steps=(
+            args.gradient_accumulation if args.gradient_accumulation > 1 else None
+        ),
     )
     # Norms and biases are not decayed, as usual for transformers.
     optimizer.exclude_from_weight_decay(
