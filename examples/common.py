@@ -315,9 +315,10 @@ def make_optimizer(train_size, args):
         learning_rate=schedule,
         weight_decay=args.weight_decay,
         clipnorm=args.clipnorm,
-        gradient_accumulation_steps=(
-            args.gradient_accumulation if args.gradient_accumulation > 1 else None
-        ),
+        # Keras takes None, not 1, for no accumulation.
+        gradient_accumulation_steps=args.gradient_accumulation
+        if args.gradient_accumulation > 1
+        else None,
     )
     # Norms and biases are not decayed, as usual for transformers.
     optimizer.exclude_from_weight_decay(
