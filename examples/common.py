@@ -40,18 +40,18 @@ non_negative_float = checked(float, lambda value: value >= 0, "at least 0")
 fraction = checked(float, lambda value: 0 <= value < 1, "in [0, 1)")
 
 
-def add_optimizer_arguments(parser, learning_rate, default_help=None):
+def add_optimizer_arguments(parser, learning_rate=None):
     """The options of `make_optimizer`, and dropout.
 
-    `default_help` describes the learning rate's default when the script
-    resolves it after parsing (`learning_rate=None`).
+    With `learning_rate=None` the default depends on `--backbone`:
+    `resolve_learning_rate` sets it after parsing.
     """
     parser.add_argument(
         "--learning-rate",
         type=positive_float,
         default=learning_rate,
         help="peak learning rate of the warmup + cosine decay schedule"
-        + (f" (default: {default_help})" if default_help else ""),
+        + ("" if learning_rate else " (default: 2e-3, 1e-4 with --backbone)"),
     )
     parser.add_argument(
         "--warmup",
@@ -73,6 +73,14 @@ def add_optimizer_arguments(parser, learning_rate, default_help=None):
         "effective batch of a larger --batch-size in the memory of one",
     )
     parser.add_argument("--dropout", type=fraction, default=0.1)
+
+
+def resolve_learning_rate(args):
+    """`--learning-rate`'s default: 2e-3 for a new model, 1e-4 for a
+    `--backbone` checkpoint."""
+    if args.learning_rate is None:
+        # Pretrained weights move little: a from-scratch rate would erase them.
+        args.learning_rate = 1e-4 if args.backbone else 2e-3
 
 
 def check_num_heads(parser, args):

@@ -47,6 +47,7 @@ from common import positive_int  # noqa: E402
 from common import pretrained_backbone  # noqa: E402
 from common import print_preset_hint  # noqa: E402
 from common import read_documents  # noqa: E402
+from common import resolve_learning_rate  # noqa: E402
 from common import run_script  # noqa: E402
 from common import split_documents  # noqa: E402
 
@@ -118,7 +119,7 @@ def parse_args(argv=None):
             type=positive_int,
             help=f"(default: {default})",
         )
-    add_optimizer_arguments(parser, learning_rate=2e-3)
+    add_optimizer_arguments(parser)
     parser.add_argument(
         "--mask-rate",
         type=fraction,
@@ -156,6 +157,7 @@ def parse_args(argv=None):
         if getattr(args, name) is None:
             setattr(args, name, default)
     check_num_heads(parser, args)
+    resolve_learning_rate(args)
     return args
 
 
@@ -243,6 +245,12 @@ def run(args):
         f"{len(train_documents)}/{len(validation_documents)}; backend: "
         f"{keras.backend.backend()}"
     )
+    return pretrain(train_documents, validation_documents, args)
+
+
+def pretrain(train_documents, validation_documents, args):
+    """Pretrains on the documents, saves the preset to `args.out`; the
+    masked-token accuracy on validation and training passages."""
     start = time.time()
     masked_lm = build_masked_lm(train_documents, args)
     tokenizer = masked_lm.preprocessor.tokenizer

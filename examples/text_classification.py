@@ -53,6 +53,7 @@ from common import positive_int  # noqa: E402
 from common import pretrained_backbone  # noqa: E402
 from common import print_preset_hint  # noqa: E402
 from common import print_vocabulary_step  # noqa: E402
+from common import resolve_learning_rate  # noqa: E402
 from common import run_script  # noqa: E402
 
 DEFAULT_OUT = os.path.join("saved_models", "linformer_text_classifier")
@@ -124,9 +125,7 @@ def parse_args(argv=None):
     parser.add_argument("--hidden-dim", type=positive_int, default=64)
     parser.add_argument("--num-layers", type=positive_int, default=1)
     parser.add_argument("--num-heads", type=positive_int, default=2)
-    add_optimizer_arguments(
-        parser, learning_rate=None, default_help="2e-3, 1e-4 with --backbone"
-    )
+    add_optimizer_arguments(parser)
     parser.add_argument(
         "--max-examples",
         type=positive_int,
@@ -148,9 +147,7 @@ def parse_args(argv=None):
     if args.classes is not None and args.csv:
         parser.error("--classes selects sub-folders of --data, not CSV labels")
     check_num_heads(parser, args)
-    if args.learning_rate is None:
-        # Pretrained weights move little: a from-scratch rate would erase them.
-        args.learning_rate = 1e-4 if args.backbone else 2e-3
+    resolve_learning_rate(args)
     return args
 
 

@@ -39,3 +39,27 @@ def test_gradient_accumulation_must_be_positive():
     common.add_optimizer_arguments(parser, learning_rate=0.1)
     with pytest.raises(SystemExit):
         parser.parse_args(["--gradient-accumulation", "0"])
+
+
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        ([], 2e-3),
+        (["--backbone", "minilm"], 1e-4),
+        (["--learning-rate", "0.5"], 0.5),
+    ],
+)
+def test_learning_rate_default_is_small_for_a_backbone(argv, expected):
+    common = import_example("common")
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--backbone")
+    common.add_optimizer_arguments(parser)
+    args = parser.parse_args(argv)
+    common.resolve_learning_rate(args)
+    assert args.learning_rate == expected
+
+
+@pytest.mark.parametrize("script", ["pretraining", "text_classification"])
+def test_scripts_with_a_backbone_default_to_the_pretrained_rate(script):
+    args = import_example(script).parse_args(["--backbone", "minilm"])
+    assert args.learning_rate == 1e-4
