@@ -35,6 +35,7 @@ def checked(convert, is_valid, requirement):
 
 
 positive_int = checked(int, lambda value: value >= 1, "at least 1")
+non_negative_int = checked(int, lambda value: value >= 0, "at least 0")
 positive_float = checked(float, lambda value: value > 0, "positive")
 non_negative_float = checked(float, lambda value: value >= 0, "at least 0")
 fraction = checked(float, lambda value: 0 <= value < 1, "in [0, 1)")
@@ -75,12 +76,21 @@ def add_optimizer_arguments(parser, learning_rate=None):
     parser.add_argument("--dropout", type=fraction, default=0.1)
 
 
+# Peak learning rates: weights trained from random ones, and pretrained
+# weights, which move little (a from-scratch rate would erase them).
+NEW_WEIGHTS_LEARNING_RATE = 2e-3
+PRETRAINED_LEARNING_RATE = 1e-4
+
+
 def resolve_learning_rate(args):
     """`--learning-rate`'s default: 2e-3 for a new model, 1e-4 for a
     `--backbone` checkpoint."""
     if args.learning_rate is None:
-        # Pretrained weights move little: a from-scratch rate would erase them.
-        args.learning_rate = 1e-4 if args.backbone else 2e-3
+        args.learning_rate = (
+            PRETRAINED_LEARNING_RATE
+            if args.backbone
+            else NEW_WEIGHTS_LEARNING_RATE
+        )
 
 
 def check_num_heads(parser, args):

@@ -25,7 +25,10 @@ dropout.
 Linformer preset (this script's output, or a classifier's), or a BERT-family
 checkpoint converted with `LinformerBackbone.from_transformer` to
 `--sequence-length` positions, so that its sequence projections and new
-positions adapt before fine-tuning:
+positions adapt before fine-tuning. Its masked-LM head is new, so it first
+trains alone for `--head-epochs` (1 by default), the backbone frozen, at the
+from-scratch learning rate: the gradients of a random head would otherwise
+disturb the pretrained weights:
 
     python examples/pretraining.py --backbone minilm --sequence-length 1024
 """
@@ -36,6 +39,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import NEW_WEIGHTS_LEARNING_RATE  # noqa: E402
 from common import PROJECTION_KINDS  # noqa: E402
 from common import add_optimizer_arguments  # noqa: E402
 from common import check_num_heads  # noqa: E402
@@ -43,6 +47,7 @@ from common import fraction  # noqa: E402
 from common import learn_tokenizer  # noqa: E402
 from common import make_optimizer  # noqa: E402
 from common import new_backbone  # noqa: E402
+from common import non_negative_int  # noqa: E402
 from common import positive_int  # noqa: E402
 from common import pretrained_backbone  # noqa: E402
 from common import print_preset_hint  # noqa: E402
@@ -121,6 +126,14 @@ def parse_args(argv=None):
         )
     add_optimizer_arguments(parser)
     parser.add_argument(
+        "--head-epochs",
+        type=non_negative_int,
+        default=None,
+        help="with --backbone, epochs that train only the new masked-LM "
+        "head, the backbone frozen, before the whole model trains "
+        "(default: 1 with --backbone)",
+    )
+    parser.add_argument(
         "--mask-rate",
         type=fraction,
         default=0.15,
@@ -158,6 +171,13 @@ def parse_args(argv=None):
             setattr(args, name, default)
     check_num_heads(parser, args)
     resolve_learning_rate(args)
+    if args.head_epochs is None:
+        args.head_epochs = 1 if args.backbone else 0
+    elif args.head_epochs and not args.backbone:
+        parser.error(
+            f"--head-epochs {args.head_epochs}: a new backbone trains with "
+            "its head from the start; it needs --backbone"
+        )
     return args
 
 
@@ -219,6 +239,32 @@ def build_masked_lm(train_documents, args):
     return keras_linformer.models.LinformerMaskedLM(backbone, preprocessor)
 
 
+def head_phase(args):
+    """The options of the head-only phase: `--head-epochs` at the
+    from-scratch learning rate, since the head's weights are new."""
+    return argparse.Namespace(
+        **dict(
+            vars(args),
+            epochs=args.head_epochs,
+            learning_rate=NEW_WEIGHTS_LEARNING_RATE,
+        )
+    )
+
+
+def fit(masked_lm, train, validation, args):
+    """Compiles `masked_lm` with a new optimizer (for the weights that are
+    trainable now) and fits it for `args.epochs`."""
+    masked_lm.compile(optimizer=make_optimizer(len(train), args))
+    masked_lm.fit(
+        text_batches(train, args.batch_size, shuffle=True),
+        validation_data=text_batches(
+            validation, args.batch_size, shuffle=False
+        ),
+        epochs=args.epochs,
+        verbose=args.verbose,
+    )
+
+
 def masked_token_accuracy(masked_lm, texts, batch_size):
     """The fraction of picked tokens the model recovers in `texts`."""
     metrics = masked_lm.evaluate(
@@ -268,17 +314,14 @@ def pretrain(train_documents, validation_documents, args):
         f"({time.time() - start:.0f} s)"
     )
 
-    masked_lm.compile(optimizer=make_optimizer(len(train), args))
     masked_lm.summary()
     start = time.time()
-    masked_lm.fit(
-        text_batches(train, args.batch_size, shuffle=True),
-        validation_data=text_batches(
-            validation, args.batch_size, shuffle=False
-        ),
-        epochs=args.epochs,
-        verbose=args.verbose,
-    )
+    if args.head_epochs:
+        print(f"Training the new head alone for {args.head_epochs} epoch(s)")
+        masked_lm.backbone.trainable = False
+        fit(masked_lm, train, validation, head_phase(args))
+        masked_lm.backbone.trainable = True
+    fit(masked_lm, train, validation, args)
     print(f"Trained in {time.time() - start:.0f} s")
     accuracy = {
         "validation": masked_token_accuracy(

@@ -92,6 +92,48 @@ def test_tiny_run_writes_a_loadable_preset(tmp_path):
     )
 
 
+def test_a_checkpoint_head_trains_alone_first(tmp_path, monkeypatch):
+    preset = str(tmp_path / "preset")
+    data = write_folder(tmp_path / "data", 20)
+    example.main(["--data", data, "--out", preset] + TINY_MODEL)
+    phases = []
+    fit = example.fit
+
+    def recording_fit(masked_lm, train, validation, args):
+        before = [to_numpy(w) for w in masked_lm.weights]
+        fit(masked_lm, train, validation, args)
+        moved = {
+            id(w)
+            for w, old in zip(masked_lm.weights, before)
+            if not np.array_equal(to_numpy(w), old)
+        }
+        backbone = {id(w) for w in masked_lm.backbone.weights}
+        phases.append(
+            (args.learning_rate, bool(moved & backbone), bool(moved - backbone))
+        )
+
+    monkeypatch.setattr(example, "fit", recording_fit)
+    example.main(
+        ["--data", data, "--backbone", preset, "--out", str(tmp_path / "on")]
+        + ["--epochs", "1", "--batch-size", "4", "--verbose", "0"]
+        + ["--sequence-length", "16", "--projected-length", "4"]
+    )
+    # (learning rate, backbone moved, head moved) of each phase.
+    assert phases == [(2e-3, False, True), (1e-4, True, True)]
+
+
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        ([], 0),
+        (["--backbone", "x"], 1),
+        (["--backbone", "x", "--head-epochs", "0"], 0),
+    ],
+)
+def test_head_epochs_default_to_one_with_a_backbone(argv, expected):
+    assert example.parse_args(argv).head_epochs == expected
+
+
 @pytest.mark.parametrize(
     "case, expected",
     [
@@ -146,6 +188,8 @@ def test_the_script_reports_bad_input_in_one_line(tmp_path):
         (["--mask-rate", "0"], "--mask-rate must be above 0"),
         (["--backbone", "x", "--hidden-dim", "8"], "its own sizes"),
         (["--data", "a", "--text", "b"], "not allowed with"),
+        (["--head-epochs", "2"], "--head-epochs 2: a new backbone"),
+        (["--backbone", "x", "--head-epochs", "-1"], "at least 0"),
     ],
 )
 def test_usage_errors(argv, expected, capsys):
