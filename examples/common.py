@@ -41,6 +41,12 @@ non_negative_float = checked(float, lambda value: value >= 0, "at least 0")
 fraction = checked(float, lambda value: 0 <= value < 1, "in [0, 1)")
 
 
+# Peak learning rates: weights trained from random ones, and pretrained
+# weights, which move little (a from-scratch rate would erase them).
+NEW_WEIGHTS_LEARNING_RATE = 2e-3
+PRETRAINED_LEARNING_RATE = 1e-4
+
+
 def add_optimizer_arguments(parser, learning_rate=None):
     """The options of `make_optimizer`, and dropout.
 
@@ -52,7 +58,12 @@ def add_optimizer_arguments(parser, learning_rate=None):
         type=positive_float,
         default=learning_rate,
         help="peak learning rate of the warmup + cosine decay schedule"
-        + ("" if learning_rate else " (default: 2e-3, 1e-4 with --backbone)"),
+        + (
+            ""
+            if learning_rate
+            else f" (default: {NEW_WEIGHTS_LEARNING_RATE:g}, "
+            f"{PRETRAINED_LEARNING_RATE:g} with --backbone)"
+        ),
     )
     parser.add_argument(
         "--warmup",
@@ -74,12 +85,6 @@ def add_optimizer_arguments(parser, learning_rate=None):
         "effective batch of a larger --batch-size in the memory of one",
     )
     parser.add_argument("--dropout", type=fraction, default=0.1)
-
-
-# Peak learning rates: weights trained from random ones, and pretrained
-# weights, which move little (a from-scratch rate would erase them).
-NEW_WEIGHTS_LEARNING_RATE = 2e-3
-PRETRAINED_LEARNING_RATE = 1e-4
 
 
 def resolve_learning_rate(args):
