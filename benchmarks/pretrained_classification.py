@@ -12,7 +12,8 @@ stratified fraction of them (`--label-fractions`):
 - `minilm-adapted`: the converted MiniLM, first pretrained further by
   masked-token prediction (`examples/pretraining.py`) on the texts of the
   whole training split, labelled or not, for `--adaptation-epochs`, so that
-  its projections and new positions adapt; then fine-tuned as above;
+  its projections and new positions adapt (`--pack-adaptation-texts` joins
+  the texts so that passages fill n); then fine-tuned as above;
 - `minilm-full`: the unconverted keras-hub MiniLM (full attention) with the
   same pooling and head; beyond its 512 positions, the same network with
   a repeated position table, as the conversion builds it;
@@ -85,6 +86,13 @@ def parse_args(argv=None):
         default=1,
         help="masked-LM epochs of the minilm-adapted rows, over the whole "
         "training split",
+    )
+    parser.add_argument(
+        "--pack-adaptation-texts",
+        action="store_true",
+        help="the minilm-adapted rows join the training texts end to end "
+        "before cutting them into passages of n tokens (the example's "
+        "--pack-documents): fewer, full passages that train every position",
     )
     parser.add_argument("--projected-length", type=int, default=128)
     parser.add_argument("--projection", default="linear")
@@ -195,6 +203,8 @@ def adapt_minilm(point, out):
         "--gradient-accumulation", str(point.gradient_accumulation),
         "--out", out,
     ]  # fmt: skip
+    if point.pack_adaptation_texts:
+        argv.append("--pack-documents")
     start = time.time()
     accuracy = pretraining.pretrain(
         train[0],
@@ -313,7 +323,8 @@ def run_in_process(args, row, label_fraction, seed):
         name: getattr(args, name)
         for name in (
             "epochs", "batch_size", "gradient_accumulation",
-            "adaptation_epochs", "projected_length", "projection",
+            "adaptation_epochs", "pack_adaptation_texts",
+            "projected_length", "projection",
             "pooling", "dtype", "max_train", "timing_only", "compile",
         )
     }  # fmt: skip

@@ -14,7 +14,10 @@ can fine-tune from:
 
 Documents (the .txt files of `--data`, the blank-line separated paragraphs
 of `--text`) are cut into passages of about `--sequence-length` tokens; 10%
-of the documents are held out for validation. As in BERT, 15% of the tokens
+of the documents are held out for validation. `--pack-documents` joins them
+end to end first, as RoBERTa packs its inputs: documents shorter than the
+sequence then fill whole passages, which trains every position in fewer
+steps (what adapting a checkpoint to a longer length needs). As in BERT, 15% of the tokens
 of each passage are picked at random (new picks every epoch) and the model
 predicts them from the rest: 80% of the picked tokens are replaced by
 `[MASK]`, 10% by a random token and 10% left as they are. Training uses the
@@ -140,6 +143,13 @@ def parse_args(argv=None):
         help="fraction of the tokens picked for prediction",
     )
     parser.add_argument(
+        "--pack-documents",
+        action="store_true",
+        help="join the documents end to end before cutting passages, so "
+        "that documents shorter than --sequence-length fill whole passages "
+        "and every position trains (fewer, fuller passages)",
+    )
+    parser.add_argument(
         "--max-examples",
         type=positive_int,
         default=None,
@@ -194,8 +204,12 @@ def tokens_per_word(tokenizer, documents):
     return tokens / sum(len(document.split()) for document in documents)
 
 
-def passages(documents, words_per_passage):
-    """Each document cut into passages of at most `words_per_passage` words."""
+def passages(documents, words_per_passage, pack=False):
+    """Each document cut into passages of at most `words_per_passage` words;
+    with `pack`, the documents joined end to end first, so that only the
+    last passage is short."""
+    if pack:
+        documents = [" ".join(documents)]
     return [
         " ".join(words[start : start + words_per_passage])
         for words in (document.split() for document in documents)
@@ -302,8 +316,10 @@ def pretrain(train_documents, validation_documents, args):
     tokenizer = masked_lm.preprocessor.tokenizer
     ratio = tokens_per_word(tokenizer, train_documents)
     words_per_passage = max(1, int((args.sequence_length - 2) / ratio))
-    train = passages(train_documents, words_per_passage)
-    validation = passages(validation_documents, words_per_passage)
+    train = passages(train_documents, words_per_passage, args.pack_documents)
+    validation = passages(
+        validation_documents, words_per_passage, args.pack_documents
+    )
     if args.max_examples:
         train = train[: args.max_examples]
         validation = validation[: -(-args.max_examples // 9)]

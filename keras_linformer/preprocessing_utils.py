@@ -7,14 +7,32 @@ and `keras.ops` of the JAX and PyTorch backends cannot take those. Layers
 and models keep to `keras.ops`; the few preprocessing steps that must handle
 TensorFlow values directly live here, with the lookup of the special tokens
 (start, end, padding) that lets our preprocessors take any keras-hub
-tokenizer. Backend-specific model computations live in
-`keras_linformer.backend_utils`.
+tokenizer, and the clean-up of detokenized WordPiece text. Backend-specific
+model computations live in `keras_linformer.backend_utils`.
 """
+
+import re
 
 import keras
 import tensorflow as tf
 from keras_hub.tokenizers import ByteTokenizer
 from keras_hub.tokenizers import UnicodeCodepointTokenizer
+
+# Hugging Face's `clean_up_tokenization` as (RE2 pattern, replacement):
+# WordPiece splits punctuation off words, and its detokenizer joins every
+# piece with a space, which would leave "it ' s here ." behind.
+CLEAN_UP_RULES = (
+    (r" \.", "."),
+    (r" \?", "?"),
+    (r" !", "!"),
+    (r" ,", ","),
+    (r" ' ", "'"),
+    (r" n't", "n't"),
+    (r" 'm", "'m"),
+    (r" 's", "'s"),
+    (r" 've", "'ve"),
+    (r" 're", "'re"),
+)
 
 
 def is_dataset(value):
@@ -187,3 +205,19 @@ def declare_special_tokens(tokenizer, tokens, required, owner):
         else:
             ids[name] = None
     return ids
+
+
+def clean_up_tokenization_spaces(text):
+    """`CLEAN_UP_RULES` applied to detokenized text: a string tensor (inside
+    `tf.data`), or a string or nested lists of them (outside)."""
+    if isinstance(text, (list, tuple)):
+        return [clean_up_tokenization_spaces(item) for item in text]
+    if isinstance(text, (str, bytes)):
+        is_bytes = isinstance(text, bytes)
+        text = text.decode() if is_bytes else text
+        for pattern, replacement in CLEAN_UP_RULES:
+            text = re.sub(pattern, replacement, text)
+        return text.encode() if is_bytes else text
+    for pattern, replacement in CLEAN_UP_RULES:
+        text = tf.strings.regex_replace(text, pattern, replacement)
+    return text

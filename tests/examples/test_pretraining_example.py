@@ -63,6 +63,26 @@ def test_passages_keep_every_word_in_order():
     assert example.passages(documents, 2) == ["a b", "c d", "e", "f g"]
 
 
+def test_packed_passages_run_across_documents():
+    documents = ["a b c", "d", "e f g"]
+    packed = example.passages(documents, 2, pack=True)
+    assert packed == ["a b", "c d", "e f", "g"]
+
+
+def test_pack_documents_trains_on_fewer_fuller_passages(tmp_path, capsys):
+    # Each document is 18 words, about half of a 32-token passage.
+    argv = ["--data", write_folder(tmp_path / "data", 20)]
+    argv += ["--out", str(tmp_path / "preset")] + TINY_MODEL
+    argv[argv.index("--sequence-length") + 1] = "32"
+    counts = []
+    for extra in ([], ["--pack-documents"]):
+        example.main(argv + extra)
+        summary = capsys.readouterr().out.split(" training and ")[0]
+        counts.append(int(summary.split()[-1]))
+    assert counts[0] == 18  # one passage per training document
+    assert counts[1] < counts[0] * 2 / 3
+
+
 def test_tiny_run_writes_a_loadable_preset(tmp_path):
     out = str(tmp_path / "preset")
     argv = ["--data", write_folder(tmp_path / "data", 20), "--out", out]

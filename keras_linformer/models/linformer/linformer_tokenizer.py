@@ -6,6 +6,7 @@ from keras_hub.tokenizers import compute_word_piece_vocabulary
 
 from keras_linformer.models.linformer.linformer_backbone import LinformerBackbone
 from keras_linformer.preprocessing_utils import batched_text_dataset
+from keras_linformer.preprocessing_utils import clean_up_tokenization_spaces
 from keras_linformer.preprocessing_utils import is_dataset
 
 # Reserved first, in this order, so their ids are the same in every vocabulary.
@@ -33,6 +34,11 @@ class LinformerTokenizer(WordPieceTokenizer):
             special tokens.
         lowercase: bool. Whether to lowercase the text first. Defaults to
             `True`.
+        clean_up_tokenization_spaces: bool. Whether `detokenize` removes
+            the spaces the word pieces were joined with before punctuation
+            and in English contractions (`"it ' s here ."` becomes
+            `"it's here."`), as Hugging Face's BERT tokenizers do by
+            default. Defaults to `True`.
         **kwargs: other keyword arguments passed to
             `keras_hub.tokenizers.WordPieceTokenizer`, such as `strip_accents`.
 
@@ -42,15 +48,42 @@ class LinformerTokenizer(WordPieceTokenizer):
     tokenizer = keras_linformer.models.LinformerTokenizer.from_corpus(
         ["The quick brown fox.", "The lazy dog."], vocabulary_size=100
     )
-    tokenizer(["The quick dog."])
+    token_ids = tokenizer(["The quick dog."])
+    tokenizer.detokenize(token_ids)  # ["the quick dog."]
     ```
     """
 
     backbone_cls = LinformerBackbone
 
-    def __init__(self, vocabulary=None, lowercase=True, **kwargs):
+    def __init__(
+        self,
+        vocabulary=None,
+        lowercase=True,
+        clean_up_tokenization_spaces=True,
+        **kwargs,
+    ):
+        if not isinstance(clean_up_tokenization_spaces, bool):
+            raise ValueError(
+                "`clean_up_tokenization_spaces` must be True or False. "
+                f"Received: clean_up_tokenization_spaces="
+                f"{clean_up_tokenization_spaces!r}"
+            )
         add_special_tokens(self)
         super().__init__(vocabulary=vocabulary, lowercase=lowercase, **kwargs)
+        self.clean_up_tokenization_spaces = clean_up_tokenization_spaces
+
+    def detokenize(self, inputs):
+        outputs = super().detokenize(inputs)
+        if self.clean_up_tokenization_spaces:
+            outputs = clean_up_tokenization_spaces(outputs)
+        return outputs
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {"clean_up_tokenization_spaces": self.clean_up_tokenization_spaces}
+        )
+        return config
 
     @classmethod
     def from_corpus(

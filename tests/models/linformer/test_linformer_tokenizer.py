@@ -104,3 +104,32 @@ def test_byte_tokenizer_needs_no_vocabulary():
 def test_byte_tokenizer_detokenize_drops_special_tokens(token_ids):
     text = LinformerByteTokenizer().detokenize(token_ids)
     assert as_strings(text) == ["hi"]
+
+
+def test_detokenize_cleans_up_the_spaces_around_punctuation():
+    tokenizer = LinformerTokenizer.from_corpus(
+        ["It's here, isn't it? We're sure it is! They've said so."],
+        vocabulary_size=80,
+    )
+    token_ids = tokenizer(["it's here, isn't it? we're sure! they've."])
+    expected = ["it's here, isn't it? we're sure! they've."]
+    assert as_strings(tokenizer.detokenize(token_ids)) == expected
+    # Inside tf.data, on string tensors, the same.
+    dataset = tf.data.Dataset.from_tensor_slices(token_ids).batch(1)
+    (detokenized,) = dataset.map(tokenizer.detokenize).take(1)
+    assert as_strings(detokenized) == expected
+    tokenizer.clean_up_tokenization_spaces = False
+    assert as_strings(tokenizer.detokenize(token_ids)) == [
+        "it ' s here , isn ' t it ? we ' re sure ! they ' ve ."
+    ]
+
+
+def test_clean_up_setting_round_trips_and_is_checked(tokenizer):
+    config = dict(tokenizer.get_config(), clean_up_tokenization_spaces=False)
+    revived = LinformerTokenizer.from_config(config)
+    assert revived.clean_up_tokenization_spaces is False
+    with pytest.raises(ValueError, match="clean_up_tokenization_spaces"):
+        LinformerTokenizer(
+            vocabulary=tokenizer.get_vocabulary(),
+            clean_up_tokenization_spaces="yes",
+        )
