@@ -37,8 +37,8 @@ class LinformerTokenizer(WordPieceTokenizer):
         clean_up_tokenization_spaces: bool. Whether `detokenize` removes
             the spaces the word pieces were joined with before punctuation
             and in English contractions (`"it ' s here ."` becomes
-            `"it's here."`), as Hugging Face's BERT tokenizers do by
-            default. Defaults to `True`.
+            `"it's here."`), with the rules of Hugging Face's
+            `clean_up_tokenization`. Defaults to `True`.
         **kwargs: other keyword arguments passed to
             `keras_hub.tokenizers.WordPieceTokenizer`, such as `strip_accents`.
 
