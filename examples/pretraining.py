@@ -16,11 +16,11 @@ Documents (the .txt files of `--data`, the blank-line separated paragraphs
 of `--text`) are cut into passages of about `--sequence-length` tokens; 10%
 of the documents are held out for validation. `--pack-documents` joins them
 end to end first, as RoBERTa packs its inputs: documents shorter than the
-sequence then fill whole passages, which trains every position in fewer
-steps (what adapting a checkpoint to a longer length needs). As in BERT, 15% of the tokens
-of each passage are picked at random (new picks every epoch) and the model
-predicts them from the rest: 80% of the picked tokens are replaced by
-`[MASK]`, 10% by a random token and 10% left as they are. Training uses the
+sequence then fill whole passages, so every position trains, in fewer and
+fuller passages. As in BERT, 15% of the tokens of each passage are picked at
+random (new picks every epoch) and the model predicts them from the rest:
+80% of the picked tokens are replaced by `[MASK]`, 10% by a random token and
+10% left as they are. Training uses the
 classifier's recipe: AdamW, warmup then cosine decay, gradient clipping and
 dropout.
 

@@ -212,12 +212,10 @@ def clean_up_tokenization_spaces(text):
     `tf.data`), or a string or nested lists of them (outside)."""
     if isinstance(text, (list, tuple)):
         return [clean_up_tokenization_spaces(item) for item in text]
-    if isinstance(text, (str, bytes)):
-        is_bytes = isinstance(text, bytes)
-        text = text.decode() if is_bytes else text
+    if isinstance(text, str):
         for pattern, replacement in CLEAN_UP_RULES:
             text = re.sub(pattern, replacement, text)
-        return text.encode() if is_bytes else text
+        return text
     for pattern, replacement in CLEAN_UP_RULES:
         text = tf.strings.regex_replace(text, pattern, replacement)
     return text
