@@ -25,6 +25,9 @@ The script measures, on one backend:
   contexts of the Transformer, whose cost grows with their square.
 
 `--perplexity-only` trains and evaluates without the timing points.
+`--seeds` trains each model once per seed (initial weights, dropout and
+shuffling) and reports the median perplexity; with `--equal-time`, each
+seed's Linformer gets that seed's Transformer training time.
 
 Each measurement runs in fresh processes (`harness.py`): one per model trains
 and evaluates it; `--processes` processes time each decoding context and
@@ -66,7 +69,6 @@ from text_generation import split_documents  # noqa: E402
 from text_generation import token_windows  # noqa: E402
 
 DECODE_STEPS = 64
-SEED = 1337
 LINFORMER = "Linformer (causal)"
 TRANSFORMER = "Transformer (GPT-2)"
 MODELS = (LINFORMER, TRANSFORMER)
@@ -132,6 +134,14 @@ def parse_args(argv=None):
         nargs="+",
         help="the contexts at which the Transformer is timed (default: all "
         "of --contexts)",
+    )
+    parser.add_argument(
+        "--seeds",
+        type=int,
+        nargs="+",
+        default=[1337],
+        help="train each model once per seed; the table shows the median "
+        "perplexity",
     )
     harness.add_arguments(parser, processes=3, repeats=5, point_seconds=20.0)
     args = parser.parse_args(argv)
@@ -224,14 +234,15 @@ def token_data(args):
     return tokenizer.vocabulary_size(), (x, y), validation, passes
 
 
-def perplexity(name, args, budget=None):
-    """Validation perplexity of one model after `args.train_steps` steps,
-    or fewer where training reaches `budget` seconds; the vocabulary size
-    the tokenizer learned, the steps trained and the training time: all of
-    `fit`, and its first step (which compiles)."""
+def perplexity(name, args, seed, budget=None):
+    """Validation perplexity of one model trained from `seed` for
+    `args.train_steps` steps, or fewer where training reaches `budget`
+    seconds; the vocabulary size the tokenizer learned, the steps trained
+    and the training time: all of `fit`, and its first step (which
+    compiles)."""
     import keras
 
-    keras.utils.set_random_seed(SEED)
+    keras.utils.set_random_seed(seed)
     vocabulary_size, (train_x, train_y), validation, passes = token_data(args)
     # n is the training windows' length: a longer n would spread the
     # Linformer's k prefix summaries over positions it never trains on.
@@ -369,7 +380,9 @@ def measure_point(point):
     decoding from one context or of its training step at one length."""
     args = argparse.Namespace(**point)
     if point["kind"] == "perplexity":
-        return perplexity(args.model, args, point.get("seconds"))
+        return perplexity(
+            args.model, args, point["seed"], point.get("seconds")
+        )
     longest = max(args.contexts + args.train_lengths) + DECODE_STEPS
     model = build_model(
         args.model, args.learned_vocabulary_size, args, longest
@@ -409,9 +422,12 @@ def markdown_table(results):
             if values[0] is not None:
                 yield k, [None if v is None else v * scale for v in values]
 
+    seeds = config["seeds"]
+    of_seeds = f", median of {len(seeds)} seeds" if len(seeds) > 1 else ""
     if results["perplexity"]:
         row(
-            f"validation perplexity, {config['train_steps']} steps each",
+            f"validation perplexity, {config['train_steps']} steps each"
+            + of_seeds,
             [results["perplexity"][n] for n in MODELS],
             "{:.1f}",
         )
@@ -421,7 +437,8 @@ def markdown_table(results):
             "validation perplexity, same training time "
             f"({equal['train_seconds'][0]:.0f} s / "
             f"{equal['train_seconds'][1]:.0f} s; steps "
-            f"{equal['train_steps'][0]} / {equal['train_steps'][1]})",
+            f"{equal['train_steps'][0]:.0f} / {equal['train_steps'][1]}"
+            f"{of_seeds})",
             equal["perplexity"],
             "{:.1f}",
         )
@@ -556,14 +573,14 @@ def sweep(args):
     # The speed of a point does not depend on the learned vocabulary's
     # exact size, only on its order.
     options["learned_vocabulary_size"] = args.vocabulary_size
-    runs = {}
 
-    def train(name, steps, label, seconds=None):
+    def train(name, steps, seed, label, seconds=None):
         result = measure(
             {
                 "kind": "perplexity",
                 "model": name,
                 "train_steps": steps,
+                "seed": seed,
                 "seconds": seconds,
             },
             label,
@@ -577,25 +594,49 @@ def sweep(args):
         options["learned_vocabulary_size"] = result["vocabulary_size"]
         return result
 
-    for name in () if args.first_token_only else MODELS:
-        runs[name] = train(name, args.train_steps, name)
-        results["perplexity"][name] = runs[name]["perplexity"]
-    if args.equal_time:
-        budget = runs[TRANSFORMER]["train_seconds"]
-        # The schedule spans the steps that should fit; training stops at
-        # the budget if they do not, so the Linformer never gets more time.
-        steps = steps_in(budget, runs[LINFORMER])
-        equal = train(
-            LINFORMER, steps, f"{LINFORMER} in {budget:.0f} s", budget
-        )
+    runs = {name: [] for name in MODELS}
+    equal = []
+    for seed in () if args.first_token_only else args.seeds:
+        for name in MODELS:
+            runs[name].append(
+                train(name, args.train_steps, seed, f"{name}, seed {seed}")
+            )
+        if args.equal_time:
+            budget = runs[TRANSFORMER][-1]["train_seconds"]
+            # The schedule spans the steps that should fit; training stops
+            # at the budget if they do not, so the Linformer never gets
+            # more time.
+            steps = steps_in(budget, runs[LINFORMER][-1])
+            label = f"{LINFORMER}, seed {seed}, in {budget:.0f} s"
+            equal.append(
+                dict(train(LINFORMER, steps, seed, label, budget), plan=steps)
+            )
+
+    def median(runs, key):
+        return float(np.median([run[key] for run in runs]))
+
+    for name in MODELS if runs[LINFORMER] else ():
+        results["perplexity"][name] = median(runs[name], "perplexity")
+        results.setdefault("perplexity_by_seed", {})[name] = {
+            str(seed): run["perplexity"]
+            for seed, run in zip(args.seeds, runs[name])
+        }
+    if equal:
         results["equal_time"] = {
             "perplexity": [
-                equal["perplexity"],
-                runs[TRANSFORMER]["perplexity"],
+                median(equal, "perplexity"),
+                results["perplexity"][TRANSFORMER],
             ],
-            "planned_steps": steps,
-            "train_steps": [equal["train_steps"], args.train_steps],
-            "train_seconds": [equal["train_seconds"], budget],
+            "perplexity_by_seed": [
+                [run["perplexity"] for run in equal],
+                [run["perplexity"] for run in runs[TRANSFORMER]],
+            ],
+            "planned_steps": [run["plan"] for run in equal],
+            "train_steps": [median(equal, "train_steps"), args.train_steps],
+            "train_seconds": [
+                median(equal, "train_seconds"),
+                median(runs[TRANSFORMER], "train_seconds"),
+            ],
         }
     if args.perplexity_only:
         return results
