@@ -309,8 +309,13 @@ def decode_cache(model, batch_size, length):
 
 def decoding(model, context, compile_mode):
     """Greedy decoding of `DECODE_STEPS` tokens from position `context`, as
-    a function of no arguments, and the bytes of the decoding state."""
+    a function of no arguments, and the bytes of the decoding state. Like
+    `generate()`, whose positions are bounded by construction, the loop runs
+    without the Linformer's run-time position check (a host callback per
+    step on JAX); GPT-2's cached call has none either."""
     from keras import ops
+
+    from keras_linformer.backend_utils import without_run_time_checks
 
     cache = decode_cache(model, 1, context + DECODE_STEPS)
 
@@ -323,7 +328,8 @@ def decoding(model, context, compile_mode):
             token = ops.cast(ops.argmax(logits, axis=-1), "int32")
             return token, cache
 
-        return ops.fori_loop(0, DECODE_STEPS, body, (token, cache))
+        with without_run_time_checks():
+            return ops.fori_loop(0, DECODE_STEPS, body, (token, cache))
 
     decode = harness.compiled(decode, compile_mode)
     token = ops.ones((1, 1), dtype="int32")
@@ -334,8 +340,11 @@ def decoding(model, context, compile_mode):
 def first_token(model, context, compile_mode, prefill):
     """The first new token after a `context`-token prompt, as a function of
     no arguments: the prompt read in one parallel pass (`prefill`), or the
-    Linformer's prompt fed one token at a time through its decoding state."""
+    Linformer's prompt fed one token at a time through its decoding state
+    (without run-time checks, as in `decoding`)."""
     from keras import ops
+
+    from keras_linformer.backend_utils import without_run_time_checks
 
     def parallel(token_ids):
         if hasattr(model, "prefill"):
@@ -354,7 +363,8 @@ def first_token(model, context, compile_mode, prefill):
 
         logits = ops.zeros((1, model.backbone.vocabulary_size))
         state = (logits, decode_cache(model, 1, context))
-        logits, _ = ops.fori_loop(0, context, body, state)
+        with without_run_time_checks():
+            logits, _ = ops.fori_loop(0, context, body, state)
         return ops.argmax(logits, axis=-1)
 
     run = harness.compiled(parallel if prefill else step_by_step, compile_mode)

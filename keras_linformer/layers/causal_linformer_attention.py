@@ -28,6 +28,33 @@ def check_chunk_size(chunk_size, sequence_length):
         )
 
 
+def check_decoding_position(
+    cache_update_index, sequence_length, limit_name="sequence_length"
+):
+    """Raises a ValueError unless every decoding position is below n, the
+    argument `limit_name`: at once for a Python int or concrete values, else
+    when the compiled step runs (see `check_at_run_time`)."""
+    if isinstance(cache_update_index, numbers.Integral):
+        # A Python position is checked here, even while tracing.
+        position = int(cache_update_index)
+    else:
+        position = ops.max(ops.cast(cache_update_index, "int32"))
+    check_at_run_time(
+        position < sequence_length,
+        "The decoding position `cache_update_index` ({}) must be below "
+        f"the `{limit_name}` ({sequence_length}).",
+        position,
+        refused_under_xla=(
+            "The decoding position `cache_update_index` cannot be "
+            f"checked against the `{limit_name}` ({sequence_length}) under "
+            "TensorFlow's XLA compilation (`jit_compile=True`), and a "
+            "position past it would decode wrongly. Pass it as a Python "
+            "int, decode with `generate()` (which bounds it), or compile "
+            "with `jit_compile=False`."
+        ),
+    )
+
+
 @keras.saving.register_keras_serializable(package="keras_linformer")
 class CausalLinformerAttention(LinformerAttention):
     """Causal Linformer self-attention in O(n (k + C)) time.
@@ -226,26 +253,7 @@ class CausalLinformerAttention(LinformerAttention):
                 f"`cache_shape(batch_size)`, {expected}. Received: "
                 f"cache_shape={tuple(cache.shape)}"
             )
-        if isinstance(cache_update_index, numbers.Integral):
-            # A Python position is checked here, even while tracing.
-            position = int(cache_update_index)
-        else:
-            position = ops.max(ops.cast(cache_update_index, "int32"))
-        check_at_run_time(
-            position < self.sequence_length,
-            "The decoding position `cache_update_index` ({}) must be below "
-            f"the `sequence_length` ({self.sequence_length}).",
-            position,
-            refused_under_xla=(
-                "The decoding position `cache_update_index` cannot be "
-                "checked against the `sequence_length` "
-                f"({self.sequence_length}) under TensorFlow's XLA "
-                "compilation (`jit_compile=True`), and a position past it "
-                "would decode wrongly. Pass it as a Python int, decode with "
-                "`generate()` (which bounds it), or compile with "
-                "`jit_compile=False`."
-            ),
-        )
+        check_decoding_position(cache_update_index, self.sequence_length)
         key = value if key is None else key
         output, cache = causal_decode_step(
             self._query_dense(query),

@@ -9,6 +9,9 @@ from keras_hub.samplers import ContrastiveSampler
 from keras_hub.src.utils.tensor_utils import any_equal
 
 from keras_linformer.backend_utils import without_run_time_checks
+from keras_linformer.layers.causal_linformer_attention import (
+    check_decoding_position,
+)
 from keras_linformer.models.backbone_utils import check_vocabulary_fits
 from keras_linformer.models.linformer_causal.linformer_causal_backbone import (
     LinformerCausalBackbone,
@@ -118,20 +121,29 @@ class LinformerCausalLM(CausalLM):
             the final hidden states `(batch, 1, hidden_dim)` and the state
             that also holds this position.
         """
+        # One check for the position embedding and every layer: each
+        # layer's own check would cost a host callback per layer and step on
+        # JAX, more than the step itself.
+        check_decoding_position(
+            cache_update_index,
+            self.backbone.max_sequence_length,
+            "max_sequence_length",
+        )
         positions = ops.broadcast_to(
             ops.cast(cache_update_index, "int32"), (ops.shape(token_ids)[0],)
         )
         x = self._embeddings(token_ids, ops.expand_dims(positions, 1))
         caches = []
-        for index, transformer_layer in enumerate(
-            self.backbone.transformer_layers
-        ):
-            x, layer_cache = transformer_layer(
-                x,
-                self_attention_cache=cache[:, index],
-                self_attention_cache_update_index=positions,
-            )
-            caches.append(layer_cache)
+        with without_run_time_checks():
+            for index, transformer_layer in enumerate(
+                self.backbone.transformer_layers
+            ):
+                x, layer_cache = transformer_layer(
+                    x,
+                    self_attention_cache=cache[:, index],
+                    self_attention_cache_update_index=positions,
+                )
+                caches.append(layer_cache)
         hidden_states = self.backbone.layer_norm(x)
         logits = self.backbone.token_embedding(hidden_states, reverse=True)
         return logits, hidden_states, ops.stack(caches, axis=1)

@@ -15,6 +15,8 @@ from tests.testing import CAUSAL_HEADS as HEADS
 from tests.testing import CAUSAL_K as K
 from tests.testing import CAUSAL_LAYERS as LAYERS
 from tests.testing import causal_backbone_kwargs
+from tests.testing import compiled
+from tests.testing import compiled_call_errors
 from tests.testing import to_numpy
 
 WORDS = "the quick brown fox jumps over lazy dog cat sleeps on a mat".split()
@@ -104,6 +106,24 @@ def test_decode_steps_match_the_full_forward_pass(causal_lm):
         # The state never grows with the decoded length.
         assert tuple(cache.shape) == initial_shape
     assert initial_shape == (2, LAYERS, 2, K + C, HEADS, HIDDEN // HEADS)
+
+
+def test_decoding_past_the_max_sequence_length_raises_naming_it(causal_lm):
+    token = np.ones((2, 1), "int32")
+    cache = to_numpy(causal_lm.initial_cache(2))
+    message = rf"\({N}\).*`max_sequence_length` \({N}\)"
+    with pytest.raises(ValueError, match=message):
+        causal_lm.decode_step(token, cache, N)
+    step = compiled(
+        lambda token, cache, index: causal_lm.decode_step(
+            token, cache, index
+        )[0],
+        token, cache, np.int32(0),
+        dynamic_length=False,
+    )  # fmt: skip
+    to_numpy(step(token, cache, np.int32(N - 1)))
+    with pytest.raises(compiled_call_errors(), match=message):
+        to_numpy(step(token, cache, np.int32(N)))
 
 
 # Prompt lengths around the chunk boundaries (C = 3) and across chunks.
