@@ -158,6 +158,10 @@ class LinformerCausalLM(CausalLM):
                 or from `prefill`).
             index: int32 scalar, the position, `0 <= index <
                 max_sequence_length`; or `(batch,)`, one position per row.
+                A position past that raises; inside a compiled loop the
+                check runs with each step (on JAX a host callback, which
+                costs more than the step itself; `generate()` bounds its
+                positions and skips it).
 
         Returns:
             `(logits, cache)`: next-token logits `(batch, vocabulary)` and the
