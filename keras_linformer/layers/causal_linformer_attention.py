@@ -29,21 +29,26 @@ def check_chunk_size(chunk_size, sequence_length):
 
 
 def check_decoding_position(
-    cache_update_index, sequence_length, limit_name="sequence_length"
+    cache_update_index,
+    sequence_length,
+    limit_name="sequence_length",
+    tensor=None,
 ):
     """Raises a ValueError unless every decoding position is below n, the
     argument `limit_name`: at once for a Python int or concrete values, else
-    when the compiled step runs (see `check_at_run_time`)."""
+    when the compiled step runs (see `check_at_run_time`, which holds
+    `tensor` back until then). Returns `tensor`."""
     if isinstance(cache_update_index, numbers.Integral):
         # A Python position is checked here, even while tracing.
         position = int(cache_update_index)
     else:
         position = ops.max(ops.cast(cache_update_index, "int32"))
-    check_at_run_time(
+    return check_at_run_time(
         position < sequence_length,
         "The decoding position `cache_update_index` ({}) must be below "
         f"the `{limit_name}` ({sequence_length}).",
         position,
+        tensor=tensor,
         refused_under_xla=(
             "The decoding position `cache_update_index` cannot be "
             f"checked against the `{limit_name}` ({sequence_length}) under "

@@ -121,16 +121,17 @@ class LinformerCausalLM(CausalLM):
             the final hidden states `(batch, 1, hidden_dim)` and the state
             that also holds this position.
         """
+        positions = ops.broadcast_to(
+            ops.cast(cache_update_index, "int32"), (ops.shape(token_ids)[0],)
+        )
         # One check for the position embedding and every layer: each
         # layer's own check would cost a host callback per layer and step on
         # JAX, more than the step itself.
-        check_decoding_position(
+        positions = check_decoding_position(
             cache_update_index,
             self.backbone.max_sequence_length,
             "max_sequence_length",
-        )
-        positions = ops.broadcast_to(
-            ops.cast(cache_update_index, "int32"), (ops.shape(token_ids)[0],)
+            tensor=positions,
         )
         x = self._embeddings(token_ids, ops.expand_dims(positions, 1))
         caches = []
