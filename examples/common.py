@@ -98,6 +98,13 @@ def resolve_learning_rate(args):
         )
 
 
+def resolve_projection(args, new_backbone_projection):
+    """`--projection`'s default: `new_backbone_projection` for a new model;
+    a converted `--backbone` keeps `from_transformer`'s (None here)."""
+    if args.projection is None and not args.backbone:
+        args.projection = new_backbone_projection
+
+
 def check_num_heads(parser, args):
     """A usage error unless `--hidden-dim` is divisible by `--num-heads`."""
     if args.hidden_dim % args.num_heads:
@@ -268,12 +275,13 @@ def pretrained_backbone(args):
                 f"--sequence-length ({args.sequence_length})"
             )
         return source, tokenizer
+    options = {} if args.projection is None else {"projection": args.projection}
     backbone = keras_linformer.LinformerBackbone.from_transformer(
         source,
         max_sequence_length=args.sequence_length,
         projected_length=args.projected_length,
-        projection=args.projection,
         dropout=args.dropout,
+        **options,
     )
     return backbone, tokenizer
 

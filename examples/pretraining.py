@@ -56,6 +56,7 @@ from common import pretrained_backbone  # noqa: E402
 from common import print_preset_hint  # noqa: E402
 from common import read_documents  # noqa: E402
 from common import resolve_learning_rate  # noqa: E402
+from common import resolve_projection  # noqa: E402
 from common import run_script  # noqa: E402
 from common import split_documents  # noqa: E402
 
@@ -115,8 +116,9 @@ def parse_args(argv=None):
     parser.add_argument(
         "--projection",
         choices=PROJECTION_KINDS,
-        default="linear",
-        help="how the sequence axis is compressed from n to k",
+        help="how the sequence axis is compressed from n to k (default: "
+        "linear for a new backbone, mean_pool for a converted --backbone, "
+        "as in LinformerBackbone.from_transformer)",
     )
     sizes = parser.add_argument_group(
         "new backbone", "the sizes of a backbone pretrained from scratch"
@@ -181,6 +183,7 @@ def parse_args(argv=None):
             setattr(args, name, default)
     check_num_heads(parser, args)
     resolve_learning_rate(args)
+    resolve_projection(args, "linear")
     if args.head_epochs is None:
         args.head_epochs = 1 if args.backbone else 0
     elif args.head_epochs and not args.backbone:

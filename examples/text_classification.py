@@ -54,6 +54,7 @@ from common import pretrained_backbone  # noqa: E402
 from common import print_preset_hint  # noqa: E402
 from common import print_vocabulary_step  # noqa: E402
 from common import resolve_learning_rate  # noqa: E402
+from common import resolve_projection  # noqa: E402
 from common import run_script  # noqa: E402
 
 DEFAULT_OUT = os.path.join("saved_models", "linformer_text_classifier")
@@ -102,11 +103,12 @@ def parse_args(argv=None):
     parser.add_argument(
         "--projection",
         choices=PROJECTION_KINDS,
-        default="conv",
-        help="how the sequence axis is compressed from n to k; conv (a "
-        "learned kernel over windows of n/k positions) classifies BBC News "
-        "about 2 points more accurately than linear (the paper's default) "
-        "in benchmarks/classification_quality.py",
+        help="how the sequence axis is compressed from n to k (default: "
+        "conv, a learned kernel over windows of n/k positions, which "
+        "classifies BBC News about 2 points more accurately than linear, "
+        "the paper's default, in benchmarks/classification_quality.py; "
+        "mean_pool for a converted --backbone, as in "
+        "LinformerBackbone.from_transformer)",
     )
     parser.add_argument(
         "--pooling",
@@ -148,6 +150,7 @@ def parse_args(argv=None):
         parser.error("--classes selects sub-folders of --data, not CSV labels")
     check_num_heads(parser, args)
     resolve_learning_rate(args)
+    resolve_projection(args, "conv")
     return args
 
 

@@ -155,6 +155,19 @@ def test_head_epochs_default_to_one_with_a_backbone(argv, expected):
 
 
 @pytest.mark.parametrize(
+    "argv, expected",
+    [
+        ([], "linear"),
+        (["--backbone", "x"], None),
+        (["--backbone", "x", "--projection", "conv"], "conv"),
+    ],
+)
+def test_projection_defaults_to_linear_for_a_new_backbone(argv, expected):
+    # None: a converted backbone gets from_transformer's default.
+    assert example.parse_args(argv).projection == expected
+
+
+@pytest.mark.parametrize(
     "case, expected",
     [
         ("missing_folder", "does not exist"),

@@ -233,10 +233,25 @@ def test_fine_tunes_a_converted_bert_backbone(tmp_path, capsys):
     # 32 positions from BERT's 16, repeated; BERT's segment embedding kept.
     assert backbone.max_sequence_length == 32
     assert backbone.num_segments == 2
+    # Converted with from_transformer's projection, not the new models' conv.
+    assert backbone.projection == "mean_pool"
     assert isinstance(
         classifier.preprocessor.tokenizer, keras_hub.models.BertTokenizer
     )
     assert classifier.predict([rows[0][0]], verbose=0).shape == (1, 2)
+
+
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        ([], "conv"),
+        (["--backbone", "x"], None),
+        (["--backbone", "x", "--projection", "linear"], "linear"),
+    ],
+)
+def test_projection_defaults_to_conv_for_a_new_backbone(argv, expected):
+    # None: a converted backbone gets from_transformer's default.
+    assert example.parse_args(argv).projection == expected
 
 
 def test_a_missing_backbone_is_a_one_line_error(tmp_path):

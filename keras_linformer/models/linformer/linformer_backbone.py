@@ -193,7 +193,7 @@ class LinformerBackbone(Backbone):
         source,
         max_sequence_length=None,
         projected_length=128,
-        projection="linear",
+        projection="mean_pool",
         parameter_sharing="headwise",
         dropout=None,
     ):
@@ -204,12 +204,20 @@ class LinformerBackbone(Backbone):
         and position embeddings, the embedding layer norm and every block's
         attention, feedforward and layer-norm weights are copied, with the
         source's activation and epsilon. Only the sequence projections are
-        new; they start as window means, `E[t, j] = 1 / w` for the
-        `w = ceil(n / k)` positions of window j: each slot averages w
-        neighbouring keys (values), a coarser view of what the pretrained
-        queries were trained on, and with `projected_length ==
-        max_sequence_length` E and F are the identity, so the converted
-        backbone computes the source's `sequence_output` exactly.
+        new. Every kind starts as window means: each of the k slots averages
+        the keys (values) of `w = ceil(n / k)` neighbouring positions, a
+        coarser view of what the pretrained queries were trained on, and
+        with `projected_length == max_sequence_length` (`w == 1`) the
+        converted backbone computes the source's `sequence_output` exactly.
+
+        The default `"mean_pool"` adds no weights, and `"conv"` learns one
+        window kernel; both know which slots hold only padding from the
+        window layout, so a short document attends to its own slots however
+        long n is, before and after training. A `"linear"` projection starts
+        with `E[t, j] = 1 / w` inside window j and 0 elsewhere; its empty
+        slots are masked only while those zeros last, and training makes
+        them nonzero: the slots of a short document's padding then take
+        part in attention with keys near zero and dilute it.
 
         Any `max_sequence_length` works: a shorter one keeps the first rows
         of the source's position table, a longer one repeats the table
@@ -223,7 +231,7 @@ class LinformerBackbone(Backbone):
                 Defaults to the source's `max_sequence_length`.
             projected_length: int or list of ints. k; see the class.
                 Defaults to `128`.
-            projection: string. See the class. Defaults to `"linear"`.
+            projection: string. See the class. Defaults to `"mean_pool"`.
             parameter_sharing: string. See the class. Defaults to
                 `"headwise"`.
             dropout: float. Defaults to the source's dropout.

@@ -19,13 +19,15 @@ the first n rows, or, when n is longer than the source's, the source's rows
 are repeated (the Longformer recipe: every copy is a position the model was
 trained on, which fine-tuning then tells apart).
 
-The sequence projections E and F are new. They start as window means:
-`E[t, j] = 1 / w` for the `w = ceil(n / k)` positions t of window j, so each
-of the k slots is the mean of w neighbouring keys (values): the pretrained
-queries meet averages of the keys they were trained against, a coarser view
-of the same attention, rather than the random mixtures a random E gives.
-With `k == n`, `w == 1` and E = F = identity: the converted backbone computes
-exactly what the source computes, padding included.
+The sequence projections E and F are new. By default they are window means
+(`"mean_pool"`, no weights); the learned kinds start as window means:
+`E[t, j] = 1 / w` for the `w = ceil(n / k)` positions t of window j (a
+`"conv"` kernel of `1 / w`), so each of the k slots is the mean of w
+neighbouring keys (values): the pretrained queries meet averages of the keys
+they were trained against, a coarser view of the same attention, rather than
+the random mixtures a random E gives. With `k == n`, `w == 1` and E = F =
+identity: the converted backbone computes exactly what the source computes,
+padding included.
 """
 
 import math

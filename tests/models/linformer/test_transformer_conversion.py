@@ -110,7 +110,9 @@ def test_every_projection_starts_from_the_source(projection, sharing):
 
 
 def test_window_mean_projection_for_fewer_slots():
-    linformer = LinformerBackbone.from_transformer(bert(), projected_length=4)
+    linformer = LinformerBackbone.from_transformer(
+        bert(), projected_length=4, projection="linear"
+    )
     kernel = to_numpy(
         linformer.transformer_layers[0]._self_attention_layer
         ._key_projection.kernel
@@ -137,6 +139,44 @@ def test_longer_positions_repeat_the_table_and_ignore_padding():
         to_numpy(linformer(padded))[:, : 2 * N],
         to_numpy(linformer(short)),
         short["padding_mask"],
+        atol=1e-5,
+    )
+
+
+@pytest.mark.parametrize("projection", [None, "conv"])
+def test_short_inputs_do_not_see_the_longer_positions_after_training(
+    projection,
+):
+    """A backbone converted for 3N positions, its weights moved as training
+    moves them, gives an input of at most N tokens what the same weights give
+    at N positions with the same window: its padding fills no slot."""
+    source = bert()
+    options = {} if projection is None else {"projection": projection}
+    long = LinformerBackbone.from_transformer(
+        source, max_sequence_length=3 * N, projected_length=N, **options
+    )
+    rng = np.random.default_rng(1)
+    for weight in long.weights:
+        value = to_numpy(weight)
+        weight.assign(value + rng.normal(0, 0.01, value.shape))
+    short = LinformerBackbone.from_config(
+        dict(
+            long.get_config(),
+            max_sequence_length=N,
+            projected_length=N // 3,
+        )
+    )
+    for target, weight in zip(short.weights, long.weights):
+        # Only the position table has a row per position.
+        target.assign(to_numpy(weight)[: target.shape[0]])
+    x = inputs(source, real=(N, 7))
+    padded = {
+        key: np.pad(value, [(0, 0), (0, 2 * N)]) for key, value in x.items()
+    }
+    assert_same_at_real_positions(
+        to_numpy(long(padded))[:, :N],
+        to_numpy(short(x)),
+        x["padding_mask"],
         atol=1e-5,
     )
 
