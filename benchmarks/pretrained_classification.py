@@ -12,8 +12,9 @@ stratified fraction of them (`--label-fractions`):
 - `minilm-adapted`: the converted MiniLM, first pretrained further by
   masked-token prediction (`examples/pretraining.py`) on the texts of the
   whole training split, labelled or not, for `--adaptation-epochs`, so that
-  its projections and new positions adapt (`--pack-adaptation-texts` joins
-  the texts so that passages fill n); then fine-tuned as above;
+  its new positions (and a learned projection) adapt
+  (`--pack-adaptation-texts` joins the texts so that passages fill n); then
+  fine-tuned as above;
 - `minilm-full`: the unconverted keras-hub MiniLM (full attention) with the
   same pooling and head; beyond its 512 positions, the same network with
   a repeated position table, as the conversion builds it;

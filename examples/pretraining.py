@@ -27,8 +27,8 @@ dropout.
 `--backbone` goes on pretraining a checkpoint with its own tokenizer: a
 Linformer preset (this script's output, or a classifier's), or a BERT-family
 checkpoint converted with `LinformerBackbone.from_transformer` to
-`--sequence-length` positions, so that its sequence projections and new
-positions adapt before fine-tuning. Its masked-LM head is new, so it first
+`--sequence-length` positions, so that its new positions (and a learned
+projection's E and F) adapt before fine-tuning. Its masked-LM head is new, so it first
 trains alone for `--head-epochs` (1 by default), the backbone frozen, at the
 from-scratch learning rate: the gradients of a random head would otherwise
 disturb the pretrained weights:
