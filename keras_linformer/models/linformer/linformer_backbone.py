@@ -204,11 +204,12 @@ class LinformerBackbone(Backbone):
         and position embeddings, the embedding layer norm and every block's
         attention, feedforward and layer-norm weights are copied, with the
         source's activation and epsilon. Only the sequence projections are
-        new. Every kind starts as window means: each of the k slots averages
-        the keys (values) of `w = ceil(n / k)` neighbouring positions, a
-        coarser view of what the pretrained queries were trained on, and
-        with `projected_length == max_sequence_length` (`w == 1`) the
-        converted backbone computes the source's `sequence_output` exactly.
+        new. `"mean_pool"`, `"conv"` and `"linear"` start as window means:
+        each of the k slots averages the keys (values) of `w = ceil(n / k)`
+        neighbouring positions, a coarser view of what the pretrained
+        queries were trained on, and with `projected_length ==
+        max_sequence_length` (`w == 1`) the converted backbone computes the
+        source's `sequence_output` exactly.
 
         The default `"mean_pool"` adds no weights, and `"conv"` learns one
         window kernel; both know which slots hold only padding from the
