@@ -299,10 +299,12 @@ def run_in_process(args, model, projection, sequence_length, seed):
         f"{sequence_length}, seed {seed}",
         flush=True,
     )
-    result = harness.run_point(__file__, point, args.timeout)
+    result = harness.run_point(
+        __file__, point, args.timeout, malloc=args.malloc
+    )
     if "error" in result:
         raise SystemExit(f"the {model} run failed: {result['error']}")
-    result["load_average"] = harness.load_average()
+    result.update(load_average=harness.load_average(), malloc=args.malloc)
     return result
 
 

@@ -20,8 +20,9 @@ so that its memory, allocator state and compilation caches are its own.
   without XLA, `jax.jit` or eager op by op, `torch.compile` or eager. `auto`
   is what Keras's `jit_compile="auto"` picks: XLA on TensorFlow, `jax.jit`,
   and eager PyTorch.
-- Allocator: timing processes keep freed memory for reuse (`--malloc`), see
-  `REUSING_MALLOC`; memory is always measured with glibc's defaults.
+- Allocator: processes that time keep freed memory for reuse (`--malloc`),
+  see `REUSING_MALLOC`; where a benchmark has separate memory processes,
+  those run with glibc's defaults.
 - Output: a markdown table, a JSON with the machine's description (CPU
   model, cores, load average) and a PNG (`write_results`).
 """
@@ -122,16 +123,22 @@ def add_arguments(
             help="Time budget of one process's timed calls. Defaults to "
             f"{point_seconds:g}.",
         )
-        parser.add_argument(
-            "--malloc",
-            choices=MALLOC_SETTINGS,
-            default="reuse",
-            help="glibc malloc settings of the timing processes: 'reuse' "
-            "keeps freed memory in the process, as caching allocators do; "
-            "'default' returns large buffers to the system, so each call "
-            "pays page faults to map them again. Memory is always measured "
-            "with the defaults. Defaults to 'reuse'.",
+    parser.add_argument(
+        "--malloc",
+        choices=MALLOC_SETTINGS,
+        default="reuse",
+        help="glibc malloc settings of the processes that time: 'reuse' "
+        "keeps freed memory in the process, as caching allocators do; "
+        "'default' returns large buffers to the system, so each call "
+        "pays page faults to map them again. "
+        + (
+            "Memory is always measured with the defaults. "
+            if processes is not None
+            else "Peak memory is measured in the same process, under the "
+            "same settings. "
         )
+        + "Defaults to 'reuse'.",
+    )
     parser.add_argument(
         "--point",
         help=argparse.SUPPRESS,  # Internal: one point, as JSON, here.

@@ -343,10 +343,12 @@ def run_in_process(args, row, label_fraction, seed):
         seed=seed,
     )
     print(f"--- {row}, labels {label_fraction:.0%}, seed {seed}", flush=True)
-    result = harness.run_point(__file__, point, args.timeout)
+    result = harness.run_point(
+        __file__, point, args.timeout, malloc=args.malloc
+    )
     if "error" in result:
         raise SystemExit(f"the {row} run failed: {result['error']}")
-    result["load_average"] = harness.load_average()
+    result.update(load_average=harness.load_average(), malloc=args.malloc)
     return result
 
 

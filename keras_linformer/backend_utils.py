@@ -213,16 +213,28 @@ def attention_query_block(num_heads, projected_length, query_length):
 
 
 def softmax(logits):
-    """Softmax over the last axis, with the gradient `y (g - sum(g y))`.
+    """Softmax over the last axis, accumulated in float32, in `logits`'s
+    dtype, with the gradient `y (g - sum(g y))`.
 
-    TensorFlow and PyTorch register that gradient for their softmax; JAX's
+    PyTorch's softmax accumulates float16 and bfloat16 in float32 itself, so
+    there the logits stay in their dtype: casting them would add four
+    logits-sized copies per call (two forward, two backward). TensorFlow and
+    JAX get float32 logits and the weights are cast back. TensorFlow and
+    PyTorch register that gradient for their softmax; JAX's
     `jax.nn.softmax` (while its `jax_softmax_custom_jvp` flag is off, the
     default) differentiates through its exp, sum and division instead, which
     keeps more logits-sized buffers, so on JAX the gradient is given here.
     """
-    if keras.config.backend() != "jax":
+    backend = keras.config.backend()
+    if backend == "torch":
         return ops.softmax(logits, axis=-1)
-    return _softmax_with_output_gradient(logits)
+    dtype = logits.dtype
+    logits = ops.cast(logits, "float32")
+    if backend == "jax":
+        weights = _softmax_with_output_gradient(logits)
+    else:
+        weights = ops.softmax(logits, axis=-1)
+    return ops.cast(weights, dtype)
 
 
 @ops.custom_gradient

@@ -35,6 +35,23 @@ def test_softmax_values_and_gradient():
     )
 
 
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
+def test_softmax_keeps_low_precision_dtype_and_float32_accuracy(dtype):
+    rng = np.random.default_rng(0)
+    # Many slots of similar weight: a sum accumulated in 16 bits drifts.
+    logits = rng.normal(scale=0.1, size=(2, 4, 2048)).astype("float32")
+    logits[:, :, :7] = -3e4  # masked slots, as `large_negative` makes them
+    low = ops.cast(logits, dtype)
+    weights = softmax(low)
+    assert keras.backend.standardize_dtype(weights.dtype) == dtype
+    # The float32 softmax of the same (already rounded) logits, rounded once.
+    expected = reference_softmax(to_numpy(ops.cast(low, "float32")))
+    rtol = {"bfloat16": 2**-8, "float16": 2**-11}[dtype]
+    np.testing.assert_allclose(
+        to_numpy(ops.cast(weights, "float32")), expected, rtol=rtol, atol=0
+    )
+
+
 def test_attention_query_blocks_only_where_they_keep_logits_in_cache():
     if keras.config.backend() != "jax":
         assert attention_query_block(8, 256, 8192) is None

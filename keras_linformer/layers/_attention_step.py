@@ -65,9 +65,7 @@ def attend(
         logits = ops.matmul(block, key)
         if bias is not None:
             logits = logits + bias
-        block_weights = ops.cast(
-            softmax(ops.cast(logits, "float32")), block.dtype
-        )
+        block_weights = softmax(logits)
         dropped = dropout_layer(block_weights, training=training)
         output = ops.matmul(dropped, value)
         outputs.append(ops.transpose(output, (0, 2, 1, 3)))

@@ -366,13 +366,13 @@ def _chunked(matrix, chunk_size):
 
 
 def _masked_softmax(logits, allowed):
-    """Softmax over the last axis where `allowed` is True, in float32."""
+    """Softmax over the last axis where `allowed` is True (accumulated in
+    float32, `backend_utils.softmax`)."""
     dtype = logits.dtype
-    logits = ops.cast(logits, "float32")
     logits = ops.where(
-        allowed, logits, ops.full((), large_negative("float32"), "float32")
+        allowed, logits, ops.full((), large_negative(dtype), dtype)
     )
-    return ops.cast(softmax(logits), dtype)
+    return softmax(logits)
 
 
 def _expand(x, axes):
