@@ -98,9 +98,10 @@ def parse_args(argv=None):
     parser.add_argument("--projected-length", type=int, default=128)
     parser.add_argument(
         "--projection",
-        default="mean_pool",
+        default="adaptive_mean_pool",
         help="the converted MiniLM's n -> k projection (from_transformer's "
-        "default; the first tables in benchmarks/README.md used linear)",
+        "default; earlier tables in benchmarks/README.md used linear and "
+        "mean_pool)",
     )
     parser.add_argument(
         "--pooling",

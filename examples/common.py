@@ -11,7 +11,9 @@ import sys
 
 # keras_linformer's projection kinds, named here so that option parsing does
 # not import Keras (tests/examples/test_common.py checks that they agree).
-PROJECTION_KINDS = ("linear", "mean_pool", "max_pool", "conv")
+PROJECTION_KINDS = (
+    "linear", "mean_pool", "max_pool", "conv", "adaptive_mean_pool"
+)
 CAUSAL_PROJECTION_KINDS = ("linear", "mean_pool")
 
 

@@ -117,8 +117,8 @@ def parse_args(argv=None):
         "--projection",
         choices=PROJECTION_KINDS,
         help="how the sequence axis is compressed from n to k (default: "
-        "linear for a new backbone, mean_pool for a converted --backbone, "
-        "as in LinformerBackbone.from_transformer)",
+        "linear for a new backbone, adaptive_mean_pool for a converted "
+        "--backbone, as in LinformerBackbone.from_transformer)",
     )
     sizes = parser.add_argument_group(
         "new backbone", "the sizes of a backbone pretrained from scratch"

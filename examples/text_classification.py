@@ -107,7 +107,7 @@ def parse_args(argv=None):
         "conv, a learned kernel over windows of n/k positions, which "
         "classifies BBC News about 2 points more accurately than linear, "
         "the paper's default, in benchmarks/classification_quality.py; "
-        "mean_pool for a converted --backbone, as in "
+        "adaptive_mean_pool for a converted --backbone, as in "
         "LinformerBackbone.from_transformer)",
     )
     parser.add_argument(

@@ -52,7 +52,8 @@ class LinformerAttention(keras.layers.Layer):
             to the query's last dimension.
         projection: string or `SequenceProjection`. How n becomes k:
             `"linear"` (learned E and F, the paper's default), `"mean_pool"`,
-            `"max_pool"` or `"conv"`. A `SequenceProjection` layer is shared
+            `"max_pool"`, `"conv"` or `"adaptive_mean_pool"` (see
+            `SequenceProjection`). A `SequenceProjection` layer is shared
             by keys and values, and by every attention layer it is passed to
             (the paper's layerwise sharing). Defaults to `"linear"`.
         parameter_sharing: string. `"none"` (a separate E and F for each

@@ -8,8 +8,10 @@ from keras import ops
 from keras_linformer.layers.validation import check_length
 from keras_linformer.layers.validation import check_positive_int
 
-PROJECTION_KINDS = ("linear", "mean_pool", "max_pool", "conv")
-PARAMETER_FREE_KINDS = ("mean_pool", "max_pool")
+PROJECTION_KINDS = (
+    "linear", "mean_pool", "max_pool", "conv", "adaptive_mean_pool"
+)
+PARAMETER_FREE_KINDS = ("mean_pool", "max_pool", "adaptive_mean_pool")
 # Linear along the sequence in head space, so causal attention can update
 # their prefix summaries chunk by chunk (max pooling is not linear, and a
 # convolution weighs input channels).
@@ -27,8 +29,9 @@ class SequenceProjection(keras.layers.Layer):
     before a linear or convolutional projection and left out of pooling.
 
     Sequences shorter than `sequence_length` are projected with the first
-    rows of the learned matrix (the `"linear"` kind) or the same fixed pooling
-    windows (the other kinds), so appending padding never changes the result.
+    rows of the learned matrix (the `"linear"` kind), the same fixed windows
+    (`"mean_pool"`, `"max_pool"`, `"conv"`) or windows of their real length
+    (`"adaptive_mean_pool"`), so appending padding never changes the result.
 
     Args:
         sequence_length: int. The largest sequence length n the projection
@@ -36,9 +39,15 @@ class SequenceProjection(keras.layers.Layer):
         projected_length: int. The number of slots k, `1 <= k <= n`.
         kind: string. How n becomes k: `"linear"` (a learned n x k matrix,
             the paper's default), `"mean_pool"` or `"max_pool"` (windows of
-            `ceil(n / k)` positions, no parameters), or `"conv"` (a learned
+            `ceil(n / k)` positions, no parameters), `"conv"` (a learned
             depthwise convolution whose kernel size equals its stride,
-            `ceil(n / k)`). Defaults to `"linear"`.
+            `ceil(n / k)`), or `"adaptive_mean_pool"` (means over windows
+            sized to each sequence's real length L: the i-th real position
+            goes to slot `floor(i * k / L)`, so a sequence of L <= k real
+            positions keeps one slot per position, and attention over the
+            slots equals attention over the positions, while a longer one
+            fills all k slots; no parameters, and no causal form). Defaults
+            to `"linear"`.
         num_heads: int or `None`. If set, the projection holds one set of
             parameters per attention head (the paper's separate E_i, F_i) and
             compresses inputs that have a heads axis,
@@ -113,6 +122,16 @@ class SequenceProjection(keras.layers.Layer):
                     "head; use `num_heads=None`. Received: "
                     f"num_heads={num_heads}"
                 )
+        if kind == "adaptive_mean_pool" and (
+            sequence_length * projected_length > _INT32_MAX
+        ):
+            # Slot numbers are computed as int32 products `i * k`.
+            raise ValueError(
+                "An 'adaptive_mean_pool' projection needs `sequence_length` "
+                f"* `projected_length` <= {_INT32_MAX}. Received: "
+                f"sequence_length={sequence_length}, "
+                f"projected_length={projected_length}"
+            )
         super().__init__(**kwargs)
         self.sequence_length = sequence_length
         self.projected_length = projected_length
@@ -183,6 +202,8 @@ class SequenceProjection(keras.layers.Layer):
             return self._project_linear(inputs), self._linear_slot_mask(
                 inputs, mask
             )
+        if self.kind == "adaptive_mean_pool":
+            return self._project_adaptive(inputs, mask)
         return self._project_windows(inputs, mask)
 
     def slots_all_valid(self, mask):
@@ -288,6 +309,33 @@ class SequenceProjection(keras.layers.Layer):
         # faster than the einsum (which some lower with extra transposes).
         return ops.matmul(ops.transpose(kernel), inputs)
 
+    def _project_adaptive(self, inputs, mask):
+        """Means over windows sized to each row's real length L: the i-th
+        real position (counting only real ones) goes to slot
+        `floor(i * k / L)`."""
+        if mask is None:
+            mask = ops.ones(ops.shape(inputs)[:2], dtype="bool")
+        real = ops.cast(mask, "int32")
+        rank = ops.cumsum(real, axis=1) - 1
+        real_length = ops.maximum(ops.sum(real, axis=1, keepdims=True), 1)
+        slot = ops.where(
+            mask, (rank * self.projected_length) // real_length, -1
+        )
+        membership = ops.cast(
+            ops.equal(
+                ops.expand_dims(slot, -1), ops.arange(self.projected_length)
+            ),
+            "float32",
+        )
+        counts = ops.sum(membership, axis=1)
+        # Weights are 1 / count rather than 1, so a half-precision product
+        # is a mean and cannot overflow.
+        weights = membership / ops.expand_dims(ops.maximum(counts, 1.0), 1)
+        projected = ops.matmul(
+            ops.transpose(ops.cast(weights, inputs.dtype), (0, 2, 1)), inputs
+        )
+        return projected, counts > 0
+
     def _project_windows(self, inputs, mask):
         """Pools or convolves fixed windows of `self.window` positions."""
         kernel = None
@@ -388,6 +436,9 @@ class SequenceProjection(keras.layers.Layer):
             }
         )
         return config
+
+
+_INT32_MAX = 2**31 - 1
 
 
 def _accumulation_dtype(dtype):

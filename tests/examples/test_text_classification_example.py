@@ -234,7 +234,7 @@ def test_fine_tunes_a_converted_bert_backbone(tmp_path, capsys):
     assert backbone.max_sequence_length == 32
     assert backbone.num_segments == 2
     # Converted with from_transformer's projection, not the new models' conv.
-    assert backbone.projection == "mean_pool"
+    assert backbone.projection == "adaptive_mean_pool"
     assert isinstance(
         classifier.preprocessor.tokenizer, keras_hub.models.BertTokenizer
     )

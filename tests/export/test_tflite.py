@@ -3,12 +3,18 @@
 import os
 import zipfile
 
+import keras
 import numpy as np
 import pytest
 
 from keras_linformer.export import export_model
+from tests.export.conftest import SEQUENCE_LENGTH
+from tests.export.conftest import TOKEN_SHAPES
+from tests.export.conftest import token_batch
 from tests.testing import tflite_op_names
 from tests.testing import tflite_runner
+from tests.testing import tiny_text_classifier
+from tests.testing import to_numpy
 
 
 @pytest.fixture(scope="module")
@@ -75,3 +81,29 @@ def test_quantized_is_smaller_and_close(trained_classifier, tflite_path):
         probabilities = runner(**batch)["probabilities"]
         expected = np.exp(expected) / np.exp(expected).sum(-1, keepdims=True)
         np.testing.assert_allclose(probabilities, expected, atol=0.05)
+
+
+def test_adaptive_mean_pool_exports_with_builtins_and_matches_keras(tmp_path):
+    # Its slots come from the padding mask (cumsum, floor division, equal).
+    keras.utils.set_random_seed(0)
+    classifier = tiny_text_classifier(
+        sequence_length=SEQUENCE_LENGTH,
+        projected_length=8,
+        projection="adaptive_mean_pool",
+    )
+    keras_path = str(tmp_path / "classifier.keras")
+    classifier.save(keras_path)
+    path = export_model(keras_path, format="tflite", out=tmp_path / "tflite")
+    interpreter, runner = tflite_runner(path)
+    assert not any(
+        name.startswith("Flex") for name in tflite_op_names(interpreter)
+    )
+    vocabulary_size = classifier.backbone.vocabulary_size
+    for seed, shape in enumerate(TOKEN_SHAPES):
+        batch = token_batch(*shape, vocabulary_size, seed)
+        np.testing.assert_allclose(
+            runner(**batch)["logits"],
+            to_numpy(classifier(batch, training=False)),
+            atol=1e-4,
+            rtol=0,
+        )

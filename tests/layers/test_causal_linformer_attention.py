@@ -302,7 +302,9 @@ def test_mean_pool_summaries_of_large_values_are_exact_in_every_dtype_policy(
     np.testing.assert_array_equal(value_summaries(state), 4000.0)
 
 
-@pytest.mark.parametrize("projection", ["max_pool", "conv"])
+@pytest.mark.parametrize(
+    "projection", ["max_pool", "conv", "adaptive_mean_pool"]
+)
 def test_projections_without_causal_form_are_rejected(projection):
     with pytest.raises(ValueError, match="Causal Linformer attention supports"):
         causal_layer(projection)

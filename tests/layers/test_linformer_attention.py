@@ -327,6 +327,31 @@ def test_identity_projection_equals_multi_head_attention(
     )
 
 
+def test_adaptive_mean_pool_equals_multi_head_attention_up_to_k_real_keys():
+    # Row 0 has 8 real keys, row 1 has 8 among padding, with k = 8 < n = 16:
+    # one slot per real key, so nothing is compressed.
+    query = random_inputs(length=QUERY_LENGTH)
+    value, mask = random_inputs(seed=1), padding_mask()
+    layer = LinformerAttention(
+        **attention_kwargs(
+            projected_length=8,
+            projection="adaptive_mean_pool",
+            bias_initializer="random_normal",
+        )
+    )
+    layer(query, value)
+    mha = multi_head_attention_like(layer, query, value)
+    np.testing.assert_allclose(
+        to_numpy(layer(query, value, value_mask=mask)),
+        to_numpy(mha(query, value, value_mask=mask)),
+        atol=1e-5,
+    )
+    # Longer rows are compressed: the outputs now differ.
+    assert not np.allclose(
+        to_numpy(layer(query, value)), to_numpy(mha(query, value)), atol=1e-3
+    )
+
+
 @pytest.mark.parametrize("sharing", PARAMETER_SHARING)
 def test_identity_linear_projection_equals_multi_head_attention_with_padding(
     sharing,

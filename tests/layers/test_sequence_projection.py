@@ -41,6 +41,8 @@ def padding_mask(length=LENGTH):
 
 def reference_projection(layer, x, mask):
     """The projection written out with NumPy loops."""
+    if layer.kind == "adaptive_mean_pool":
+        return reference_adaptive_projection(x, mask)
     kernel = None if not layer.weights else to_numpy(layer.kernel)
     x = np.where(feature_mask(mask, x), x, 0.0)
     window = math.ceil(N / K)
@@ -73,6 +75,58 @@ def reference_projection(layer, x, mask):
                 for offset, p in enumerate(positions):
                     projected[b, slot] += kernel[offset] * x[b, p]
     return projected, slot_mask
+
+
+def reference_adaptive_projection(x, mask, k=K):
+    """The i-th of a row's L real positions added to slot `floor(i k / L)`,
+    each slot divided by its count: consecutive runs whose sizes differ by
+    at most one, or one position per slot when L <= k."""
+    projected = np.zeros((x.shape[0], k, x.shape[-1]), dtype="float64")
+    slot_mask = np.zeros((x.shape[0], k), dtype=bool)
+    for b in range(x.shape[0]):
+        real = np.flatnonzero(mask[b])
+        for i, position in enumerate(real):
+            slot = i * k // len(real)
+            slot_mask[b, slot] = True
+            projected[b, slot] += x[b, position]
+        counts = np.bincount(
+            [i * k // len(real) for i in range(len(real))], minlength=k
+        )
+        projected[b] /= np.maximum(counts, 1)[:, None]
+    return projected, slot_mask
+
+
+@pytest.mark.parametrize(
+    "real_length, expected_counts",
+    [
+        (3, [1, 0, 1, 0, 0, 1, 0, 0]),
+        (8, [1] * 8),
+        (13, [2, 2, 1, 2, 2, 1, 2, 1]),
+    ],
+)
+def test_adaptive_mean_pool_spreads_real_positions_over_the_slots(
+    real_length, expected_counts
+):
+    layer = SequenceProjection(16, 8, kind="adaptive_mean_pool")
+    x = np.ones((1, 16, 1), "float32") * np.arange(16, dtype="float32")[:, None]
+    mask = np.arange(16)[None] < real_length
+    projected, slot_mask = to_numpy(layer(x, mask=mask))
+    expected_counts = np.array(expected_counts)
+    np.testing.assert_array_equal(slot_mask[0], expected_counts > 0)
+    # Slot means of consecutive positions 0, 1, ...: runs of those sizes.
+    ends = np.cumsum(expected_counts)
+    starts = ends - expected_counts
+    means = np.where(expected_counts > 0, (starts + ends - 1) / 2, 0.0)
+    np.testing.assert_allclose(projected[0, :, 0], means, atol=1e-6)
+
+
+def test_adaptive_mean_pool_without_a_mask_uses_the_input_length():
+    layer = SequenceProjection(N, K, kind="adaptive_mean_pool")
+    x = random_inputs()
+    expected = reference_adaptive_projection(x, np.ones(x.shape[:2], bool))
+    projected, slot_mask = to_numpy(layer(x))
+    np.testing.assert_allclose(projected, expected[0], atol=1e-5)
+    assert slot_mask.all()
 
 
 @pytest.mark.parametrize("kind, num_heads", VARIANTS)
@@ -166,6 +220,11 @@ def test_mixed_precision(kind, num_heads, policy):
             {"sequence_length": N, "projected_length": K, "kind": "mean_pool",
              "num_heads": 2},
             "no parameters to give each head",
+        ),
+        (
+            {"sequence_length": 2**20, "projected_length": 2**12,
+             "kind": "adaptive_mean_pool"},
+            r"`sequence_length` \* `projected_length` <= 2147483647",
         ),
     ],
 )

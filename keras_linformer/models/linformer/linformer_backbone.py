@@ -52,8 +52,8 @@ class LinformerBackbone(Backbone):
             per layer (the paper's nonuniform k, e.g. larger k in higher
             layers). Defaults to `128`.
         projection: string. How n becomes k: `"linear"`, `"mean_pool"`,
-            `"max_pool"` or `"conv"` (see `SequenceProjection`). Defaults to
-            `"linear"`.
+            `"max_pool"`, `"conv"` or `"adaptive_mean_pool"` (see
+            `SequenceProjection`). Defaults to `"linear"`.
         parameter_sharing: string. `"none"` (a projection per head),
             `"headwise"` (one for keys and one for values per layer),
             `"key_value"` (one per layer for keys and values) or
@@ -193,7 +193,7 @@ class LinformerBackbone(Backbone):
         source,
         max_sequence_length=None,
         projected_length=128,
-        projection="mean_pool",
+        projection="adaptive_mean_pool",
         parameter_sharing="headwise",
         dropout=None,
     ):
@@ -204,21 +204,26 @@ class LinformerBackbone(Backbone):
         and position embeddings, the embedding layer norm and every block's
         attention, feedforward and layer-norm weights are copied, with the
         source's activation and epsilon. Only the sequence projections are
-        new. `"mean_pool"`, `"conv"` and `"linear"` start as window means:
-        each of the k slots averages the keys (values) of `w = ceil(n / k)`
-        neighbouring positions, a coarser view of what the pretrained
-        queries were trained on, and with `projected_length ==
-        max_sequence_length` (`w == 1`) the converted backbone computes the
-        source's `sequence_output` exactly.
+        new. Each of the k slots starts as the mean of the keys (values) of
+        a window of neighbouring positions, a coarser view of what the
+        pretrained queries were trained on, and with `projected_length ==
+        max_sequence_length` the converted backbone computes the source's
+        `sequence_output` exactly.
 
-        The default `"mean_pool"` adds no weights, and `"conv"` learns one
-        window kernel; both know which slots hold only padding from the
-        window layout, so a short document attends to its own slots however
-        long n is, before and after training. A `"linear"` projection starts
-        with `E[t, j] = 1 / w` inside window j and 0 elsewhere; its empty
-        slots are masked only while those zeros last, and training makes
-        them nonzero: the slots of a short document's padding then take
-        part in attention with keys near zero and dilute it.
+        The default, `"adaptive_mean_pool"`, adds no weights and sizes the
+        windows to each document's real length L (L / k positions, or one
+        position per slot when L <= k): a document of at most k tokens is
+        not compressed at all, at any n, and a longer one fills all k slots.
+        `"mean_pool"`, `"conv"` and `"linear"` use fixed windows of
+        `w = ceil(n / k)` positions. `"mean_pool"` adds no weights, and
+        `"conv"` learns one window kernel; both know which slots hold only
+        padding from the window layout, so a short document attends to its
+        own slots however long n is, before and after training. A
+        `"linear"` projection starts with `E[t, j] = 1 / w` inside window j
+        and 0 elsewhere; its empty slots are masked only while those zeros
+        last, and training makes them nonzero: the slots of a short
+        document's padding then take part in attention with keys near zero
+        and dilute it.
 
         Any `max_sequence_length` works: a shorter one keeps the first rows
         of the source's position table, a longer one repeats the table
@@ -232,7 +237,8 @@ class LinformerBackbone(Backbone):
                 Defaults to the source's `max_sequence_length`.
             projected_length: int or list of ints. k; see the class.
                 Defaults to `128`.
-            projection: string. See the class. Defaults to `"mean_pool"`.
+            projection: string. See the class. Defaults to
+                `"adaptive_mean_pool"`.
             parameter_sharing: string. See the class. Defaults to
                 `"headwise"`.
             dropout: float. Defaults to the source's dropout.

@@ -90,6 +90,7 @@ def test_full_length_conversion_equals_the_source(name):
         ("linear", "layerwise"),
         ("conv", "headwise"),
         ("mean_pool", "headwise"),
+        ("adaptive_mean_pool", "headwise"),
     ],
 )
 def test_every_projection_starts_from_the_source(projection, sharing):
@@ -143,17 +144,42 @@ def test_longer_positions_repeat_the_table_and_ignore_padding():
     )
 
 
-@pytest.mark.parametrize("projection", [None, "conv"])
+def test_adaptive_mean_pool_is_the_source_up_to_k_real_tokens():
+    # At 3n positions with k = n slots, inputs of at most n real tokens keep
+    # one slot per token: nothing is compressed.
+    source = bert()
+    linformer = LinformerBackbone.from_transformer(
+        source,
+        max_sequence_length=3 * N,
+        projected_length=N,
+        projection="adaptive_mean_pool",
+    )
+    x = inputs(source)
+    padded = {
+        key: np.pad(value, [(0, 0), (0, 2 * N)]) for key, value in x.items()
+    }
+    assert_same_at_real_positions(
+        to_numpy(linformer(padded))[:, :N],
+        sequence_output(source, x),
+        x["padding_mask"],
+        atol=1e-5,
+    )
+
+
+@pytest.mark.parametrize("projection", ["mean_pool", "conv"])
 def test_short_inputs_do_not_see_the_longer_positions_after_training(
     projection,
 ):
-    """A backbone converted for 3N positions, its weights moved as training
-    moves them, gives an input of at most N tokens what the same weights give
-    at N positions with the same window: its padding fills no slot."""
+    """A backbone converted for 3N positions with fixed windows, its weights
+    moved as training moves them, gives an input of at most N tokens what the
+    same weights give at N positions with the same window: its padding fills
+    no slot."""
     source = bert()
-    options = {} if projection is None else {"projection": projection}
     long = LinformerBackbone.from_transformer(
-        source, max_sequence_length=3 * N, projected_length=N, **options
+        source,
+        max_sequence_length=3 * N,
+        projected_length=N,
+        projection=projection,
     )
     rng = np.random.default_rng(1)
     for weight in long.weights:
