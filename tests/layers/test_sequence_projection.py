@@ -85,13 +85,11 @@ def reference_adaptive_projection(x, mask, k=K):
     slot_mask = np.zeros((x.shape[0], k), dtype=bool)
     for b in range(x.shape[0]):
         real = np.flatnonzero(mask[b])
-        for i, position in enumerate(real):
-            slot = i * k // len(real)
-            slot_mask[b, slot] = True
+        slots = np.arange(len(real)) * k // max(len(real), 1)
+        for slot, position in zip(slots, real):
             projected[b, slot] += x[b, position]
-        counts = np.bincount(
-            [i * k // len(real) for i in range(len(real))], minlength=k
-        )
+        counts = np.bincount(slots, minlength=k)
+        slot_mask[b] = counts > 0
         projected[b] /= np.maximum(counts, 1)[:, None]
     return projected, slot_mask
 
