@@ -88,7 +88,9 @@ def key_value_projections(
         )
 
     key_projection = make("key_projection")
-    if parameter_sharing == "key_value":
+    # A parameter-free projection is the same function for keys and values,
+    # so one object lets self-attention compress its input once.
+    if parameter_sharing == "key_value" or projection in PARAMETER_FREE_KINDS:
         return key_projection, key_projection
     return key_projection, make("value_projection")
 
@@ -112,7 +114,11 @@ def build_projections(
             (value_projection, value_shape, value_dim),
         )
     )
-    if key_projection is value_projection and key_shape[2:] != value_shape[2:]:
+    if (
+        key_projection is value_projection
+        and key_projection.kind not in PARAMETER_FREE_KINDS
+        and key_shape[2:] != value_shape[2:]
+    ):
         raise ValueError(
             "Keys and values share one projection (parameter_sharing="
             "'key_value', or one `SequenceProjection` layer), so they need "

@@ -59,8 +59,9 @@ class LinformerAttention(keras.layers.Layer):
         parameter_sharing: string. `"none"` (a separate E and F for each
             head), `"headwise"` (one E and one F for all heads), or
             `"key_value"` (one matrix for keys and values), for the learned
-            kinds. Ignored when `projection` is a layer. Defaults to
-            `"headwise"`.
+            kinds; the parameter-free kinds always use one projection for
+            keys and values. Ignored when `projection` is a layer. Defaults
+            to `"headwise"`.
         projection_initializer: initializer for the learned sequence
             projections. Defaults to `"glorot_uniform"`.
         kernel_initializer, bias_initializer, kernel_regularizer,

@@ -1,4 +1,5 @@
 import gc
+import os
 import warnings
 
 import keras
@@ -12,6 +13,7 @@ from keras_linformer.layers import LinformerAttention
 from keras_linformer.layers import SequenceProjection
 from keras_linformer.layers._attention_step import split_queries
 from keras_linformer.layers._key_value_projection import PARAMETER_SHARING
+from keras_linformer.layers.sequence_projection import PARAMETER_FREE_KINDS
 from keras_linformer.layers.sequence_projection import PROJECTION_KINDS
 from tests.testing import MIXED_PRECISION_POLICIES
 from tests.testing import compiled
@@ -226,11 +228,11 @@ def set_identity(projection):
     projection.kernel.assign(identity)
 
 
-def multi_head_attention_like(layer, query, value):
+def multi_head_attention_like(layer, query, value, key=None):
     mha = keras.layers.MultiHeadAttention(
         num_heads=HEADS, key_dim=KEY_DIM, dtype=layer.dtype_policy
     )
-    mha(query, value)
+    mha(query, value, key)
     for name in ("_query_dense", "_key_dense", "_value_dense", "_output_dense"):
         getattr(mha, name).set_weights(getattr(layer, name).get_weights())
     return mha
@@ -350,6 +352,70 @@ def test_adaptive_mean_pool_equals_multi_head_attention_up_to_k_real_keys():
     assert not np.allclose(
         to_numpy(layer(query, value)), to_numpy(mha(query, value)), atol=1e-3
     )
+
+
+def test_adaptive_cross_attention_with_a_key_of_other_size():
+    # Keys and values of different sizes share the one parameter-free
+    # projection; with at most k real keys it still equals MHA.
+    query = random_inputs(length=QUERY_LENGTH)
+    value, key = random_inputs(seed=1), random_inputs(seed=2, dim=5)
+    mask = padding_mask()
+    layer = LinformerAttention(
+        **attention_kwargs(projected_length=8, projection="adaptive_mean_pool")
+    )
+    layer(query, value, key)
+    mha = multi_head_attention_like(layer, query, value, key)
+    np.testing.assert_allclose(
+        to_numpy(layer(query, value, key, value_mask=mask)),
+        to_numpy(mha(query, value, key, value_mask=mask)),
+        atol=1e-5,
+    )
+
+
+@pytest.mark.parametrize("sharing", PARAMETER_SHARING)
+@pytest.mark.parametrize("projection", PARAMETER_FREE_KINDS)
+def test_parameter_free_self_attention_pools_its_input_once(
+    projection, sharing, monkeypatch
+):
+    layer = LinformerAttention(
+        **attention_kwargs(projection=projection, parameter_sharing=sharing)
+    )
+    assert layer.key_projection is layer.value_projection
+    x, mask = random_inputs(), padding_mask()
+    expected = to_numpy(layer(x, x, value_mask=mask))
+    calls = []
+    original_call = SequenceProjection.call
+
+    def counted_call(self, *args, **kwargs):
+        calls.append(self.name)
+        return original_call(self, *args, **kwargs)
+
+    monkeypatch.setattr(SequenceProjection, "call", counted_call)
+    np.testing.assert_allclose(
+        to_numpy(layer(x, x, value_mask=mask)), expected, atol=1e-6
+    )
+    assert calls == ["key_projection"]
+
+
+def test_model_saved_with_a_separate_value_pooling_layer_loads():
+    # Saved at 208b37d, when parameter-free kinds still made a second, empty
+    # `value_projection` layer: mean_pool, adaptive_mean_pool and causal
+    # mean_pool attention.
+    folder = os.path.join(
+        os.path.dirname(__file__), "saved_with_separate_value_pooling"
+    )
+    model = keras.saving.load_model(os.path.join(folder, "attention.keras"))
+    inputs = [
+        np.load(os.path.join(folder, f"{name}.npy"))
+        for name in ("inputs", "mask")
+    ]
+    np.testing.assert_allclose(
+        to_numpy(model(inputs)),
+        np.load(os.path.join(folder, "expected.npy")),
+        atol=1e-5,
+    )
+    for layer in model.layers[2:]:
+        assert layer.key_projection is layer.value_projection
 
 
 @pytest.mark.parametrize("sharing", PARAMETER_SHARING)
