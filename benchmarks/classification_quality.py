@@ -195,7 +195,8 @@ def train_and_test(point):
 
 def fit_and_test(model, preprocessor, train, test, options, args):
     """Trains `model` on `train` with the example's optimizer recipe and
-    tests it: accuracy, seconds per epoch, memory and parameters.
+    tests it: accuracy (and which test texts it got wrong), seconds per
+    epoch, memory and parameters.
 
     The texts are tokenized once up front, so epochs time the model alone.
     A `test` of None skips testing (the accuracy is None). `args` gives
@@ -236,18 +237,27 @@ def fit_and_test(model, preprocessor, train, test, options, args):
             callbacks=[EpochTimer()],
             verbose=2,
         )
-    accuracy = None
+    accuracy = wrong = None
     if test is not None:
-        accuracy = float(model.evaluate(tokenized(*test), verbose=0)[1])
+        logits = model.predict(tokenized(*test), verbose=0)
+        accuracy, wrong = scored(np.argmax(logits, axis=-1), test[1])
     return {
         "seed": args.seed,
         "accuracy": accuracy,
+        "wrong_test_indices": wrong,
         "seconds_per_epoch": statistics.median(epoch_times[1:] or epoch_times),
         "peak_memory_mib": memory.peak_rss_mb,
         "training_memory_mib": memory.peak_mb,
         "parameters": int(model.count_params()),
         "train_texts": len(train[1]),
     }
+
+
+def scored(predictions, labels):
+    """Accuracy, and the positions in the test split of the wrong
+    predictions (to compare which texts the models miss)."""
+    wrong = np.flatnonzero(np.asarray(predictions) != np.asarray(labels))
+    return 1.0 - len(wrong) / len(labels), wrong.tolist()
 
 
 # === Driver ===
@@ -269,11 +279,14 @@ def bag_of_words_on(train, test):
     features = vectorizer.fit_transform(train[0])
     model = LogisticRegression(C=10, max_iter=1000).fit(features, train[1])
     seconds = time.perf_counter() - start
-    accuracy = model.score(vectorizer.transform(test[0]), test[1])
+    accuracy, wrong = scored(
+        model.predict(vectorizer.transform(test[0])), test[1]
+    )
     return {
         "model": "bag-of-words",
         "sequence_length": None,
-        "accuracy": float(accuracy),
+        "accuracy": accuracy,
+        "wrong_test_indices": wrong,
         "seconds_per_epoch": seconds,
         "peak_memory_mib": None,
         "training_memory_mib": None,

@@ -42,6 +42,11 @@ decoding loop and of `Model.compile(jit_compile=...)`.
     KERAS_BACKEND=jax python benchmarks/generation.py --perplexity-only \
         --equal-time --sequence-length 4096 --batch-size 1 --train-steps 300 \
         --projected-length 64 --chunk-size 64
+    # the same, with the Transformer's runs taken from that earlier file:
+    KERAS_BACKEND=jax python benchmarks/generation.py --perplexity-only \
+        --equal-time --sequence-length 4096 --batch-size 1 --train-steps 300 \
+        --projected-length 64 --chunk-size 64 \
+        --transformer-results benchmarks/results/generation.json
     python benchmarks/generation.py --train-steps 2 --batch-size 2 \
         --sequence-length 16 --hidden-dim 16 --num-layers 1 --num-heads 2 \
         --projected-length 4 --chunk-size 4 --vocabulary-size 200 \
@@ -129,6 +134,13 @@ def parse_args(argv=None):
         help="also train the Linformer for the Transformer's training time",
     )
     parser.add_argument(
+        "--transformer-results",
+        metavar="JSON",
+        help="take the Transformer's perplexity runs (one per seed) from "
+        "this earlier --perplexity-only results file of the same model and "
+        "training options instead of training it again",
+    )
+    parser.add_argument(
         "--transformer-contexts",
         type=int,
         nargs="+",
@@ -161,7 +173,42 @@ def parse_args(argv=None):
             "--perplexity-only or --equal-time"
         )
     args.prefill = args.prefill or args.first_token_only
+    if args.transformer_results and not args.perplexity_only:
+        parser.error(
+            "--transformer-results holds perplexity runs only: use it with "
+            "--perplexity-only"
+        )
     return args
+
+
+def recorded_run(path, options, seed):
+    """The Transformer's perplexity run for `seed` in the results file at
+    `path`, which must have trained it with the same `options`."""
+    import json
+
+    with open(path) as file:
+        points = json.load(file)["points"]
+    for point in points:
+        if (point.get("kind"), point.get("model"), point.get("seed")) != (
+            "perplexity",
+            TRANSFORMER,
+            seed,
+        ):
+            continue
+        differs = {
+            name: (point.get(name), value)
+            for name, value in options.items()
+            if name in MODEL_OPTIONS and point.get(name) != value
+        }
+        if differs:
+            raise SystemExit(
+                f"{path} trained the Transformer for seed {seed} with other "
+                f"options (recorded, requested): {differs}"
+            )
+        return dict(point, recorded_in=path)
+    raise SystemExit(
+        f"{path} has no Transformer perplexity run for seed {seed}"
+    )
 
 
 def bbc_documents():
@@ -606,8 +653,17 @@ def sweep(args):
 
     runs = {name: [] for name in MODELS}
     equal = []
+    # Checked before anything trains.
+    recorded = {
+        seed: recorded_run(args.transformer_results, options, seed)
+        for seed in (args.seeds if args.transformer_results else ())
+    }
     for seed in () if args.first_token_only else args.seeds:
         for name in MODELS:
+            if name == TRANSFORMER and recorded:
+                results["points"].append(recorded[seed])
+                runs[name].append(recorded[seed]["result"])
+                continue
             runs[name].append(
                 train(name, args.train_steps, seed, f"{name}, seed {seed}")
             )
