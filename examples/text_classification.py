@@ -46,6 +46,7 @@ from common import add_optimizer_arguments  # noqa: E402
 from common import bbc_news_folder  # noqa: E402
 from common import check_num_heads  # noqa: E402
 from common import comma_separated  # noqa: E402
+from common import keep_freed_memory  # noqa: E402
 from common import load_folder  # noqa: E402
 from common import make_optimizer  # noqa: E402
 from common import new_backbone  # noqa: E402
@@ -424,4 +425,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
+    keep_freed_memory()
     main()

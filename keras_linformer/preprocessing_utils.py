@@ -18,14 +18,19 @@ import tensorflow as tf
 from keras_hub.tokenizers import ByteTokenizer
 from keras_hub.tokenizers import UnicodeCodepointTokenizer
 
-# Hugging Face's `clean_up_tokenization` as (RE2 pattern, replacement):
-# WordPiece splits punctuation off words, and its detokenizer joins every
-# piece with a space, which would leave "it ' s here ." behind.
+# Hugging Face's `clean_up_tokenization` as (RE2 pattern, replacement),
+# plus colons, semicolons and parentheses, which English also writes without
+# those spaces: WordPiece splits punctuation off words, and its detokenizer
+# joins every piece with a space, which would leave "it ' s here ." behind.
 CLEAN_UP_RULES = (
     (r" \.", "."),
     (r" \?", "?"),
     (r" !", "!"),
     (r" ,", ","),
+    (r" :", ":"),
+    (r" ;", ";"),
+    (r"\( ", "("),
+    (r" \)", ")"),
     (r" ' ", "'"),
     (r" n't", "n't"),
     (r" 'm", "'m"),

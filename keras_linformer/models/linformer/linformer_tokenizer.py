@@ -38,7 +38,8 @@ class LinformerTokenizer(WordPieceTokenizer):
             the spaces the word pieces were joined with before punctuation
             and in English contractions (`"it ' s here ."` becomes
             `"it's here."`), with the rules of Hugging Face's
-            `clean_up_tokenization`. Defaults to `True`.
+            `clean_up_tokenization` and the same for colons, semicolons
+            and parentheses. Defaults to `True`.
         **kwargs: other keyword arguments passed to
             `keras_hub.tokenizers.WordPieceTokenizer`, such as `strip_accents`.
 
