@@ -267,7 +267,8 @@ def split_documents(documents, validation_fraction=0.1, seed=1337):
 
 
 def learn_tokenizer(documents, vocabulary_size, max_documents=500):
-    """A WordPiece tokenizer learned from (the first 500 of) `documents`.
+    """A WordPiece tokenizer learned from (the first `max_documents` of, or
+    with None all) `documents`.
 
     A few hundred documents settle a small vocabulary, in a fraction of the
     time all of them take.

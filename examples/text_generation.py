@@ -304,7 +304,7 @@ def run(args):
     # All the training text: 500 short paragraphs (the Bible's median 129
     # words) are too little text to learn whole words from.
     tokenizer = learn_tokenizer(
-        train_documents, args.vocabulary_size, len(train_documents)
+        train_documents, args.vocabulary_size, max_documents=None
     )
     train = token_windows(
         tokenizer, train_documents, args.sequence_length, args.max_tokens
