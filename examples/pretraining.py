@@ -44,6 +44,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import NEW_WEIGHTS_LEARNING_RATE  # noqa: E402
 from common import PROJECTION_KINDS  # noqa: E402
+from common import add_dtype_argument  # noqa: E402
 from common import add_optimizer_arguments  # noqa: E402
 from common import check_num_heads  # noqa: E402
 from common import fraction  # noqa: E402
@@ -131,6 +132,7 @@ def parse_args(argv=None):
             help=f"(default: {default})",
         )
     add_optimizer_arguments(parser)
+    add_dtype_argument(parser)
     parser.add_argument(
         "--head-epochs",
         type=non_negative_int,

@@ -42,6 +42,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import DataError  # noqa: E402
 from common import PROJECTION_KINDS  # noqa: E402
+from common import add_dtype_argument  # noqa: E402
 from common import add_optimizer_arguments  # noqa: E402
 from common import bbc_news_folder  # noqa: E402
 from common import check_num_heads  # noqa: E402
@@ -129,6 +130,7 @@ def parse_args(argv=None):
     parser.add_argument("--num-layers", type=positive_int, default=1)
     parser.add_argument("--num-heads", type=positive_int, default=2)
     add_optimizer_arguments(parser)
+    add_dtype_argument(parser)
     parser.add_argument(
         "--max-examples",
         type=positive_int,

@@ -40,6 +40,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import CAUSAL_PROJECTION_KINDS  # noqa: E402
 from common import CORPORA  # noqa: E402
 from common import DataError  # noqa: E402
+from common import add_dtype_argument  # noqa: E402
 from common import add_optimizer_arguments  # noqa: E402
 from common import check_num_heads  # noqa: E402
 from common import checked  # noqa: E402
@@ -140,6 +141,7 @@ def parse_args(argv=None):
     parser.add_argument("--num-layers", type=positive_int, default=2)
     parser.add_argument("--num-heads", type=positive_int, default=4)
     add_optimizer_arguments(parser, learning_rate=4e-3)
+    add_dtype_argument(parser)
     parser.add_argument(
         "--max-tokens",
         type=positive_int,

@@ -67,6 +67,41 @@ def test_scripts_with_a_backbone_default_to_the_pretrained_rate(script):
     assert args.learning_rate == 1e-4
 
 
+@pytest.mark.parametrize(
+    "script", ["pretraining", "text_classification", "text_generation"]
+)
+def test_scripts_keep_the_keras_policy_unless_asked(script, capsys):
+    example = import_example(script)
+    assert example.parse_args([]).dtype is None
+    args = example.parse_args(["--dtype", "mixed_bfloat16"])
+    assert args.dtype == "mixed_bfloat16"
+    with pytest.raises(SystemExit):
+        example.parse_args(["--dtype", "float16"])
+    assert "invalid choice: 'float16'" in capsys.readouterr().err
+
+
+def test_run_script_runs_in_the_dtype_policy_and_restores_it():
+    common = import_example("common")
+    before = keras.config.dtype_policy().name
+    seen = []
+
+    def run(args):
+        seen.append(keras.config.dtype_policy().name)
+        raise common.DataError("no text")
+
+    args = argparse.Namespace(dtype="mixed_bfloat16")
+    with pytest.raises(SystemExit, match="no text"):
+        common.run_script(run, args)
+    assert keras.config.dtype_policy().name == before == "float32"
+    keras.config.set_dtype_policy("float16")
+    try:
+        with pytest.raises(SystemExit, match="no text"):
+            common.run_script(run, argparse.Namespace(dtype=None))
+    finally:
+        keras.config.set_dtype_policy("float32")
+    assert seen == ["mixed_bfloat16", "float16"]
+
+
 # Allocates, fills and frees a 64 MB buffer 20 times; prints the page faults.
 FAULTS_OF_REPEATED_BUFFERS = """
 import ctypes, resource, sys

@@ -83,10 +83,11 @@ def test_pack_documents_trains_on_fewer_fuller_passages(tmp_path, capsys):
     assert counts[1] < counts[0] * 2 / 3
 
 
-def test_tiny_run_writes_a_loadable_preset(tmp_path):
+@pytest.mark.parametrize("dtype", ["float32", "mixed_bfloat16"])
+def test_tiny_run_writes_a_loadable_preset(tmp_path, dtype):
     out = str(tmp_path / "preset")
     argv = ["--data", write_folder(tmp_path / "data", 20), "--out", out]
-    accuracy = example.main(argv + TINY_MODEL)
+    accuracy = example.main(argv + TINY_MODEL + ["--dtype", dtype])
     assert 0 <= accuracy["validation"] <= 1 and 0 <= accuracy["train"] <= 1
 
     masked_lm = keras_hub.models.MaskedLM.from_preset(out)

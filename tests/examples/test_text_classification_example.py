@@ -1,3 +1,4 @@
+import json
 import os
 
 import keras_hub
@@ -160,7 +161,8 @@ def test_script_prints_no_traceback(tmp_path):
     ]
 
 
-def test_trains_on_a_csv_and_saves_a_generic_preset(tmp_path, capsys):
+@pytest.mark.parametrize("dtype", ["float32", "mixed_bfloat16"])
+def test_trains_on_a_csv_and_saves_a_generic_preset(tmp_path, capsys, dtype):
     words = {"0": "market shares bank profit rates", "1": "goal match team cup"}
     rng = np.random.default_rng(0)
     rows = []
@@ -175,7 +177,7 @@ def test_trains_on_a_csv_and_saves_a_generic_preset(tmp_path, capsys):
             "--csv", path, "--out", out, "--epochs", "1",
             "--sequence-length", "32", "--projected-length", "8",
             "--vocabulary-size", "60", "--hidden-dim", "8",
-            "--batch-size", "8", "--verbose", "0",
+            "--batch-size", "8", "--dtype", dtype, "--verbose", "0",
         ]
     )  # fmt: skip
     printed = capsys.readouterr().out
@@ -184,6 +186,9 @@ def test_trains_on_a_csv_and_saves_a_generic_preset(tmp_path, capsys):
     assert os.path.getsize(os.path.join(out, "learning_curve.png")) > 0
     with open(os.path.join(out, "class_names.txt")) as file:
         assert file.read().split() == ["0", "1"]
+    with open(os.path.join(out, "task.json")) as file:
+        backbone = json.load(file)["config"]["backbone"]
+    assert backbone["config"]["dtype"]["config"]["name"] == dtype
     classifier = keras_hub.models.TextClassifier.from_preset(out)
     assert isinstance(classifier, keras_linformer.LinformerTextClassifier)
     assert classifier.predict([rows[0][0]], verbose=0).shape == (1, 2)

@@ -1,3 +1,5 @@
+import json
+import os
 import sys
 
 import keras_hub
@@ -225,7 +227,8 @@ def test_script_prints_no_traceback(tmp_path):
     ]
 
 
-def test_trains_and_saves_a_generic_preset(tmp_path, capsys):
+@pytest.mark.parametrize("dtype", ["float32", "mixed_bfloat16"])
+def test_trains_and_saves_a_generic_preset(tmp_path, capsys, dtype):
     sentences = [
         "the market rose as shares in the bank gained",
         "the team won the match with a late goal",
@@ -241,7 +244,7 @@ def test_trains_and_saves_a_generic_preset(tmp_path, capsys):
             "--hidden-dim", "16", "--num-layers", "1", "--num-heads", "2",
             "--batch-size", "8", "--generate-length", "10",
             "--prompt", "the team", "--temperature", "1.0",
-            "--verbose", "0",
+            "--dtype", dtype, "--verbose", "0",
         ]
     )  # fmt: skip
     printed = capsys.readouterr().out
@@ -249,7 +252,12 @@ def test_trains_and_saves_a_generic_preset(tmp_path, capsys):
     assert "Validation perplexity:" in printed
     assert "'the team' -> 'the team" in printed
     assert 1 < validation_perplexity < 200
+    with open(os.path.join(out, "task.json")) as file:
+        backbone = json.load(file)["config"]["backbone"]
+    assert backbone["config"]["dtype"]["config"]["name"] == dtype
+    # A preset loads in the loader's policy, float32 here.
     causal_lm = keras_hub.models.CausalLM.from_preset(out)
+    assert causal_lm.backbone.dtype_policy.name == "float32"
     assert isinstance(causal_lm, keras_linformer.LinformerCausalLM)
     assert causal_lm.generate(["the film"], max_length=8)[0].startswith(
         "the film"

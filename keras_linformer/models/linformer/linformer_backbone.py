@@ -16,10 +16,11 @@ from keras_linformer.models.backbone_utils import with_max_sequence_length
 from keras_linformer.models.linformer.transformer_conversion import (
     convert_backbone,
 )
+from keras_linformer.models.preset_dtype import VariableDtypePresetMixin
 
 
 @keras.saving.register_keras_serializable(package="keras_linformer")
-class LinformerBackbone(Backbone):
+class LinformerBackbone(VariableDtypePresetMixin, Backbone):
     """A Linformer encoder network for long sequences.
 
     Token and position (and optionally segment) embeddings followed by

@@ -11,10 +11,11 @@ from keras_linformer.models.backbone_utils import check_parameter_sharing
 from keras_linformer.models.backbone_utils import config_arguments
 from keras_linformer.models.backbone_utils import embedded_inputs
 from keras_linformer.models.backbone_utils import with_max_sequence_length
+from keras_linformer.models.preset_dtype import VariableDtypePresetMixin
 
 
 @keras.saving.register_keras_serializable(package="keras_linformer")
-class LinformerCausalBackbone(Backbone):
+class LinformerCausalBackbone(VariableDtypePresetMixin, Backbone):
     """A causal Linformer decoder network for language modelling.
 
     GPT-2's layout (token and position embeddings, pre-normalized decoder
