@@ -34,8 +34,9 @@ def record_variable_dtype(preset_dir):
 
 
 class VariableDtypePresetMixin:
-    """`save_to_preset` that records a mixed policy as its variable dtype,
-    so that `from_preset` loads the preset (see the module docstring)."""
+    """A backbone's `save_to_preset` that records a mixed policy as its
+    variable dtype, so that `from_preset` loads the preset (see the module
+    docstring). A task saves its backbone's `config.json` through it."""
 
     def save_to_preset(self, preset_dir, max_shard_size=10):
         super().save_to_preset(preset_dir, max_shard_size=max_shard_size)

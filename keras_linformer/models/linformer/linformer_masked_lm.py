@@ -10,11 +10,10 @@ from keras_linformer.models.linformer.linformer_backbone import LinformerBackbon
 from keras_linformer.models.linformer.linformer_masked_lm_preprocessor import (  # noqa: E501
     LinformerMaskedLMPreprocessor,
 )
-from keras_linformer.models.preset_dtype import VariableDtypePresetMixin
 
 
 @keras.saving.register_keras_serializable(package="keras_linformer")
-class LinformerMaskedLM(VariableDtypePresetMixin, MaskedLM):
+class LinformerMaskedLM(MaskedLM):
     """A Linformer encoder trained to recover masked tokens (BERT's task).
 
     A `keras_hub.models.MaskedLM` over a `LinformerBackbone`: the hidden

@@ -10,7 +10,6 @@ from keras_linformer.models.linformer.linformer_backbone import LinformerBackbon
 from keras_linformer.models.linformer.linformer_text_classifier_preprocessor import (  # noqa: E501
     LinformerTextClassifierPreprocessor,
 )
-from keras_linformer.models.preset_dtype import VariableDtypePresetMixin
 
 
 POOLINGS = {
@@ -20,7 +19,7 @@ POOLINGS = {
 
 
 @keras.saving.register_keras_serializable(package="keras_linformer")
-class LinformerTextClassifier(VariableDtypePresetMixin, TextClassifier):
+class LinformerTextClassifier(TextClassifier):
     """An end-to-end Linformer model for classifying (long) texts.
 
     Pools the backbone's hidden states over the real tokens (padding left

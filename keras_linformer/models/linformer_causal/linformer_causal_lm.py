@@ -19,11 +19,10 @@ from keras_linformer.models.linformer_causal.linformer_causal_backbone import (
 from keras_linformer.models.linformer_causal.linformer_causal_lm_preprocessor import (
     LinformerCausalLMPreprocessor,
 )
-from keras_linformer.models.preset_dtype import VariableDtypePresetMixin
 
 
 @keras.saving.register_keras_serializable(package="keras_linformer")
-class LinformerCausalLM(VariableDtypePresetMixin, CausalLM):
+class LinformerCausalLM(CausalLM):
     """A causal Linformer language model: `fit` on text, `generate` text.
 
     A `keras_hub.models.CausalLM` over a `LinformerCausalBackbone`, with the
