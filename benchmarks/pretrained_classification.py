@@ -95,6 +95,13 @@ def parse_args(argv=None):
         "before cutting them into passages of n tokens (the example's "
         "--pack-documents): fewer, full passages that train every position",
     )
+    parser.add_argument(
+        "--learning-rate",
+        type=float,
+        default=None,
+        help="peak learning rate of every neural row (default: the "
+        "example's, 2e-3 for scratch and 1e-4 for a checkpoint)",
+    )
     parser.add_argument("--projected-length", type=int, default=128)
     parser.add_argument(
         "--projection",
@@ -143,7 +150,10 @@ def parse_args(argv=None):
     harness.check_positive(
         parser,
         args,
-        ("epochs", "batch_size", "projected_length", "adaptation_epochs"),
+        (
+            "epochs", "batch_size", "projected_length", "adaptation_epochs",
+            "learning_rate",
+        ),  # fmt: skip
     )
     return args
 
@@ -187,6 +197,8 @@ def options_for(point, model):
         "--gradient-accumulation", str(point.gradient_accumulation),
         "--pooling", point.pooling,
     ]  # fmt: skip
+    if point.learning_rate is not None:
+        argv += ["--learning-rate", str(point.learning_rate)]
     if model != "scratch":
         k = min(point.projected_length, point.sequence_length)
         argv += ["--backbone", "minilm", "--projected-length", str(k)]
@@ -333,7 +345,7 @@ def run_in_process(args, row, label_fraction, seed):
         for name in (
             "epochs", "batch_size", "gradient_accumulation",
             "adaptation_epochs", "pack_adaptation_texts",
-            "projected_length", "projection",
+            "projected_length", "projection", "learning_rate",
             "pooling", "dtype", "max_train", "timing_only", "compile",
         )
     }  # fmt: skip
@@ -443,7 +455,8 @@ def main(argv=None):
                     f"epochs, batch {args.batch_size} x "
                     f"{args.gradient_accumulation} accumulated, k = "
                     f"{args.projected_length} ({args.projection}), "
-                    f"{args.pooling} pooling, {args.dtype}\n\n"
+                    f"{args.pooling} pooling, {args.dtype}, learning rate "
+                    f"{args.learning_rate or 'the example default'}\n\n"
                     + markdown_table(results)
                 )
                 harness.write_results(
