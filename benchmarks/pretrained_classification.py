@@ -42,6 +42,7 @@ import time
 import numpy as np
 
 import classification_quality as quality
+import common
 import harness
 from classification_quality import example
 
@@ -99,8 +100,9 @@ def parse_args(argv=None):
         "--learning-rate",
         type=float,
         default=None,
-        help="peak learning rate of every neural row (default: the "
-        "example's, 2e-3 for scratch and 1e-4 for a checkpoint)",
+        help="peak fine-tuning learning rate of every neural row (default: "
+        f"the example's, {common.NEW_WEIGHTS_LEARNING_RATE:g} for scratch "
+        f"and {common.PRETRAINED_LEARNING_RATE:g} for a checkpoint)",
     )
     parser.add_argument("--projected-length", type=int, default=128)
     parser.add_argument(
