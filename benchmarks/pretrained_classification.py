@@ -104,6 +104,13 @@ def parse_args(argv=None):
         f"the example's, {common.NEW_WEIGHTS_LEARNING_RATE:g} for scratch "
         f"and {common.PRETRAINED_LEARNING_RATE:g} for a checkpoint)",
     )
+    parser.add_argument(
+        "--ema-momentum",
+        type=common.open_fraction,
+        default=None,
+        help="every neural row ends training on its weights' moving average "
+        "with this momentum (the example's --ema-momentum); off by default",
+    )
     parser.add_argument("--projected-length", type=int, default=128)
     parser.add_argument(
         "--projection",
@@ -201,6 +208,8 @@ def options_for(point, model):
     ]  # fmt: skip
     if point.learning_rate is not None:
         argv += ["--learning-rate", str(point.learning_rate)]
+    if point.ema_momentum is not None:
+        argv += ["--ema-momentum", str(point.ema_momentum)]
     if model != "scratch":
         k = min(point.projected_length, point.sequence_length)
         argv += ["--backbone", "minilm", "--projected-length", str(k)]
@@ -348,7 +357,8 @@ def run_in_process(args, row, label_fraction, seed):
             "epochs", "batch_size", "gradient_accumulation",
             "adaptation_epochs", "pack_adaptation_texts",
             "projected_length", "projection", "learning_rate",
-            "pooling", "dtype", "max_train", "timing_only", "compile",
+            "ema_momentum", "pooling", "dtype", "max_train", "timing_only",
+            "compile",
         )
     }  # fmt: skip
     point.update(
@@ -458,7 +468,13 @@ def main(argv=None):
                     f"{args.gradient_accumulation} accumulated, k = "
                     f"{args.projected_length} ({args.projection}), "
                     f"{args.pooling} pooling, {args.dtype}, learning rate "
-                    f"{args.learning_rate or 'the example default'}\n\n"
+                    f"{args.learning_rate or 'the example default'}"
+                    + (
+                        f", weight EMA {args.ema_momentum:g}"
+                        if args.ema_momentum
+                        else ""
+                    )
+                    + "\n\n"
                     + markdown_table(results)
                 )
                 harness.write_results(

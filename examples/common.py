@@ -48,6 +48,7 @@ non_negative_int = checked(int, lambda value: value >= 0, "at least 0")
 positive_float = checked(float, lambda value: value > 0, "positive")
 non_negative_float = checked(float, lambda value: value >= 0, "at least 0")
 fraction = checked(float, lambda value: 0 <= value < 1, "in [0, 1)")
+open_fraction = checked(float, lambda value: 0 < value < 1, "in (0, 1)")
 
 
 # Peak learning rates: weights trained from random ones, and pretrained
@@ -92,6 +93,14 @@ def add_optimizer_arguments(parser, learning_rate=None):
         default=1,
         help="average the gradients of this many batches per update: the "
         "effective batch of a larger --batch-size in the memory of one",
+    )
+    parser.add_argument(
+        "--ema-momentum",
+        type=open_fraction,
+        default=None,
+        help="keep an exponential moving average of the weights with this "
+        "momentum and end training on it (Keras's use_ema; 0.99 averages "
+        "about the last 100 steps); off by default",
     )
     parser.add_argument("--dropout", type=fraction, default=0.1)
 
@@ -397,7 +406,8 @@ def print_vocabulary_step(vocabulary_size, documents):
 
 
 def make_optimizer(train_size, args):
-    """AdamW with weight decay, warmup then cosine decay, and clipping.
+    """AdamW with weight decay, warmup then cosine decay, and clipping;
+    with `args.ema_momentum`, `fit` ends on the weights' moving average.
 
     With `args.gradient_accumulation` > 1 the weights move once per that
     many batches; the schedule still counts batches, as Keras's optimizers
@@ -421,6 +431,11 @@ def make_optimizer(train_size, args):
         gradient_accumulation_steps=args.gradient_accumulation
         if args.gradient_accumulation > 1
         else None,
+        **(
+            {}
+            if args.ema_momentum is None
+            else {"use_ema": True, "ema_momentum": args.ema_momentum}
+        ),
     )
     # Norms and biases are not decayed, as usual for transformers.
     optimizer.exclude_from_weight_decay(

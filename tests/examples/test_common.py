@@ -17,22 +17,69 @@ def test_projection_choices_are_the_package_kinds():
     assert common.CAUSAL_PROJECTION_KINDS == CAUSAL_PROJECTION_KINDS
 
 
-def test_gradient_accumulation_updates_once_per_that_many_batches():
-    common = import_example("common")
+def optimizer_options(argv):
+    """The examples' optimizer options for a one-epoch run in batches of 2."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--batch-size", type=int, default=2)
-    common.add_optimizer_arguments(parser, learning_rate=0.1)
-    args = parser.parse_args(["--gradient-accumulation", "2", "--warmup", "0"])
+    import_example("common").add_optimizer_arguments(parser, learning_rate=0.1)
+    return parser.parse_args(argv)
+
+
+def regression_problem():
+    """A one-unit Dense model and one batch of data."""
+    keras.utils.set_random_seed(0)
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    return model, np.ones((2, 3), "float32"), np.full((2, 1), 5.0, "float32")
+
+
+def test_gradient_accumulation_updates_once_per_that_many_batches():
+    common = import_example("common")
+    args = optimizer_options(["--gradient-accumulation", "2", "--warmup", "0"])
+    model, x, y = regression_problem()
     model.compile(optimizer=common.make_optimizer(8, args), loss="mse")
-    x, y = np.ones((2, 3), "float32"), np.full((2, 1), 5.0, "float32")
     before = model.get_weights()
     model.train_on_batch(x, y)
     for old, new in zip(before, model.get_weights()):
         np.testing.assert_array_equal(old, new)
     model.train_on_batch(x, y)
     assert not np.allclose(before[0], model.get_weights()[0])
+
+
+def test_ema_momentum_ends_training_on_the_moving_average():
+    common = import_example("common")
+    argv = ["--warmup", "0", "--epochs", "2"]
+    model, x, y = regression_problem()
+    model.compile(
+        optimizer=common.make_optimizer(2, optimizer_options(argv)), loss="mse"
+    )
+    steps = []
+    for _ in range(2):
+        model.train_on_batch(x, y)
+        steps.append(model.get_weights())
+    averaged, x, y = regression_problem()
+    averaged.compile(
+        optimizer=common.make_optimizer(
+            2, optimizer_options(argv + ["--ema-momentum", "0.25"])
+        ),
+        loss="mse",
+    )
+    averaged.fit(x, y, epochs=2, batch_size=2, verbose=0)
+    # The average starts at the first step's weights, then moves 3/4 of
+    # the way to the second's.
+    for first, second, final in zip(*steps, averaged.get_weights()):
+        np.testing.assert_allclose(final, 0.25 * first + 0.75 * second, 1e-6)
+    assert not np.allclose(steps[1][0], averaged.get_weights()[0])
+
+
+@pytest.mark.parametrize("value", ["0", "1", "1.5"])
+def test_ema_momentum_must_be_between_zero_and_one(value, capsys):
+    common = import_example("common")
+    parser = argparse.ArgumentParser()
+    common.add_optimizer_arguments(parser, learning_rate=0.1)
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--ema-momentum", value])
+    assert "--ema-momentum: must be in (0, 1)" in capsys.readouterr().err
 
 
 def test_gradient_accumulation_must_be_positive():
