@@ -18,7 +18,8 @@ def test_projection_choices_are_the_package_kinds():
 
 
 def optimizer_options(argv):
-    """The examples' optimizer options for a one-epoch run in batches of 2."""
+    """The examples' optimizer options, parsed from `argv` (by default one
+    epoch in batches of 2)."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--batch-size", type=int, default=2)
@@ -74,11 +75,8 @@ def test_ema_momentum_ends_training_on_the_moving_average():
 
 @pytest.mark.parametrize("value", ["0", "1", "1.5"])
 def test_ema_momentum_must_be_between_zero_and_one(value, capsys):
-    common = import_example("common")
-    parser = argparse.ArgumentParser()
-    common.add_optimizer_arguments(parser, learning_rate=0.1)
     with pytest.raises(SystemExit):
-        parser.parse_args(["--ema-momentum", value])
+        optimizer_options(["--ema-momentum", value])
     assert "--ema-momentum: must be in (0, 1)" in capsys.readouterr().err
 
 
