@@ -212,13 +212,19 @@ def fit_and_test(model, preprocessor, train, test, options, args):
             dataset = dataset.shuffle(64, seed=args.seed)
         return dataset.prefetch(tf.data.AUTOTUNE)
 
-    train_data = tokenized(*train, shuffle=True)
+    num_classes = model.outputs[0].shape[-1]
+    train_data = tokenized(
+        train[0],
+        example.training_targets(train[1], num_classes, options),
+        shuffle=True,
+    )
     for _ in train_data:
         pass
+    loss, accuracy_metric = example.classification_loss(options)
     model.compile(
         optimizer=example.make_optimizer(len(train[1]), options),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=["sparse_categorical_accuracy"],
+        loss=loss,
+        metrics=[accuracy_metric],
         jit_compile=harness.keras_jit_compile(args.compile),
     )
     epoch_times = []

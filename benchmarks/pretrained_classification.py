@@ -111,6 +111,13 @@ def parse_args(argv=None):
         help="every neural row ends training on its weights' moving average "
         "with this momentum (the example's --ema-momentum); off by default",
     )
+    parser.add_argument(
+        "--label-smoothing",
+        type=common.fraction,
+        default=0.0,
+        help="every neural row trains toward targets smoothed by this "
+        "fraction (the example's --label-smoothing)",
+    )
     parser.add_argument("--projected-length", type=int, default=128)
     parser.add_argument(
         "--projection",
@@ -210,6 +217,8 @@ def options_for(point, model):
         argv += ["--learning-rate", str(point.learning_rate)]
     if point.ema_momentum is not None:
         argv += ["--ema-momentum", str(point.ema_momentum)]
+    if point.label_smoothing:
+        argv += ["--label-smoothing", str(point.label_smoothing)]
     if model != "scratch":
         k = min(point.projected_length, point.sequence_length)
         argv += ["--backbone", "minilm", "--projected-length", str(k)]
@@ -357,8 +366,8 @@ def run_in_process(args, row, label_fraction, seed):
             "epochs", "batch_size", "gradient_accumulation",
             "adaptation_epochs", "pack_adaptation_texts",
             "projected_length", "projection", "learning_rate",
-            "ema_momentum", "pooling", "dtype", "max_train", "timing_only",
-            "compile",
+            "ema_momentum", "label_smoothing", "pooling", "dtype",
+            "max_train", "timing_only", "compile",
         )
     }  # fmt: skip
     point.update(
@@ -472,6 +481,11 @@ def main(argv=None):
                     + (
                         f", weight EMA {args.ema_momentum:g}"
                         if args.ema_momentum
+                        else ""
+                    )
+                    + (
+                        f", label smoothing {args.label_smoothing:g}"
+                        if args.label_smoothing
                         else ""
                     )
                     + "\n\n"

@@ -142,6 +142,7 @@ def test_bad_input_ends_with_a_one_line_error(tmp_path, case, expected):
         (["--sequence-length", "64", "--projected-length", "128"], "exceed"),
         (["--epochs", "0"], "must be at least 1"),
         (["--warmup", "1.5"], "must be in [0, 1)"),
+        (["--label-smoothing", "1"], "must be in [0, 1)"),
         (["--hidden-dim", "10", "--num-heads", "4"], "divisible"),
         (["--data", "a", "--csv", "b"], "not allowed with"),
         (["--csv", "a", "--classes", "x,y"], "--classes selects sub-folders"),
@@ -161,8 +162,8 @@ def test_script_prints_no_traceback(tmp_path):
     ]
 
 
-@pytest.mark.parametrize("dtype", ["float32", "mixed_bfloat16"])
-def test_trains_on_a_csv_and_saves_a_generic_preset(tmp_path, capsys, dtype):
+def two_topic_rows():
+    """24 (text, label) CSV rows of two topics' words."""
     words = {"0": "market shares bank profit rates", "1": "goal match team cup"}
     rng = np.random.default_rng(0)
     rows = []
@@ -170,16 +171,27 @@ def test_trains_on_a_csv_and_saves_a_generic_preset(tmp_path, capsys, dtype):
         label = str(i % 2)
         text = " ".join(rng.choice(words[label].split(), size=12))
         rows.append([text, label])
-    path = write_csv(tmp_path / "data.csv", ["text", "label"], rows)
-    out = str(tmp_path / "model")
-    accuracy = example.main(
+    return rows
+
+
+def train_tiny_classifier(path, out, *options):
+    """The example's test accuracy after one epoch of a tiny model."""
+    return example.main(
         [
             "--csv", path, "--out", out, "--epochs", "1",
             "--sequence-length", "32", "--projected-length", "8",
             "--vocabulary-size", "60", "--hidden-dim", "8",
-            "--batch-size", "8", "--dtype", dtype, "--verbose", "0",
+            "--batch-size", "8", "--verbose", "0", *options,
         ]
     )  # fmt: skip
+
+
+@pytest.mark.parametrize("dtype", ["float32", "mixed_bfloat16"])
+def test_trains_on_a_csv_and_saves_a_generic_preset(tmp_path, capsys, dtype):
+    rows = two_topic_rows()
+    path = write_csv(tmp_path / "data.csv", ["text", "label"], rows)
+    out = str(tmp_path / "model")
+    accuracy = train_tiny_classifier(path, out, "--dtype", dtype)
     printed = capsys.readouterr().out
     assert "Test accuracy" in printed and "Confusion matrix" in printed
     assert 0 <= accuracy <= 1
@@ -192,6 +204,37 @@ def test_trains_on_a_csv_and_saves_a_generic_preset(tmp_path, capsys, dtype):
     classifier = keras_hub.models.TextClassifier.from_preset(out)
     assert isinstance(classifier, keras_linformer.LinformerTextClassifier)
     assert classifier.predict([rows[0][0]], verbose=0).shape == (1, 2)
+
+
+def test_trains_with_label_smoothing(tmp_path, capsys):
+    path = write_csv(tmp_path / "data.csv", ["text", "label"], two_topic_rows())
+    out = str(tmp_path / "model")
+    accuracy = train_tiny_classifier(path, out, "--label-smoothing", "0.1")
+    assert "Test accuracy" in capsys.readouterr().out
+    assert 0 <= accuracy <= 1
+    assert os.path.getsize(os.path.join(out, "learning_curve.png")) > 0
+
+
+LOGITS = np.array([[1.0, -0.5, 2.0, 0.3], [0.2, 0.1, -1.0, 0.4]], "float32")
+LOG_PROBABILITIES = LOGITS - np.log(np.exp(LOGITS).sum(-1, keepdims=True))
+
+
+def test_label_smoothing_mixes_the_targets_with_the_uniform_distribution():
+    args = example.parse_args(["--label-smoothing", "0.2"])
+    loss, _ = example.classification_loss(args)
+    targets = example.training_targets([2, 0], 4, args)
+    smoothed = 0.8 * np.eye(4)[[2, 0]] + 0.2 / 4
+    expected = -(smoothed * LOG_PROBABILITIES).sum(-1).mean()
+    assert float(loss(targets, LOGITS)) == pytest.approx(expected, rel=1e-5)
+
+
+def test_without_label_smoothing_the_targets_are_the_labels():
+    args = example.parse_args([])
+    loss, _ = example.classification_loss(args)
+    targets = example.training_targets([2, 0], 4, args)
+    np.testing.assert_array_equal(targets, [2, 0])
+    expected = -LOG_PROBABILITIES[[0, 1], [2, 0]].mean()
+    assert float(loss(targets, LOGITS)) == pytest.approx(expected, rel=1e-5)
 
 
 def write_bert_preset(folder, words):
@@ -270,8 +313,8 @@ def test_one_epoch_curves_show_points_on_integer_epochs():
     history = {
         "loss": [0.7],
         "val_loss": [0.6],
-        "sparse_categorical_accuracy": [0.5],
-        "val_sparse_categorical_accuracy": [0.6],
+        "accuracy": [0.5],
+        "val_accuracy": [0.6],
     }
     figure = example.learning_curve_figure(history)
     figure.canvas.draw()
