@@ -45,9 +45,9 @@ from common import PROJECTION_KINDS  # noqa: E402
 from common import add_dtype_argument  # noqa: E402
 from common import add_optimizer_arguments  # noqa: E402
 from common import bbc_news_folder  # noqa: E402
-from common import fraction  # noqa: E402
 from common import check_num_heads  # noqa: E402
 from common import comma_separated  # noqa: E402
+from common import fraction  # noqa: E402
 from common import keep_freed_memory  # noqa: E402
 from common import load_folder  # noqa: E402
 from common import make_optimizer  # noqa: E402
