@@ -5,10 +5,10 @@ embeddings, width, depth, pooling, head, optimizer recipe and number of
 epochs, trains a `LinformerTextClassifier` (one per `--projections` kind) and
 the same network with keras-hub `TransformerEncoder` blocks (full softmax
 attention), at each sequence length and for each seed (`--seeds`: weights
-and batch order; the split stays fixed); adds a TF-IDF logistic-regression
-baseline on the full texts. Prints a markdown table of test accuracy (mean
-and spread over the seeds, and each run), time per epoch and peak memory,
-and writes `classification_quality.md`, `.json` and `.png` to `--out`.
+and the order of the texts, reshuffled every epoch; the split stays fixed);
+adds a TF-IDF logistic-regression baseline on the full texts. Prints a
+markdown table of test accuracy (mean and spread over the seeds, and each
+run), time per epoch and peak memory, and writes `classification_quality.md`, `.json` and `.png` to `--out`.
 
 Each neural run is a fresh process (`harness.py`), so its peak memory is its
 own: the peak resident set during `fit`, in all (`peak_memory_mib`) and above
@@ -207,9 +207,15 @@ def fit_and_test(model, preprocessor, train, test, options, args):
 
     def tokenized(texts, labels, shuffle=False):
         dataset = tf.data.Dataset.from_tensor_slices((texts, labels))
-        dataset = dataset.batch(args.batch_size).map(preprocessor).cache()
+        dataset = dataset.batch(args.batch_size).map(preprocessor)
         if shuffle:
-            dataset = dataset.shuffle(64, seed=args.seed)
+            # The texts, not fixed batches of them, in a new order every
+            # epoch: the example's `shuffled_batches`, tokenized only once.
+            dataset = dataset.unbatch().cache()
+            dataset = dataset.shuffle(len(labels), seed=args.seed)
+            dataset = dataset.batch(args.batch_size)
+        else:
+            dataset = dataset.cache()
         return dataset.prefetch(tf.data.AUTOTUNE)
 
     num_classes = model.outputs[0].shape[-1]

@@ -1,9 +1,10 @@
 """Pretrained vs from-scratch Linformer classifiers on BBC News.
 
 On the split and training recipe of `benchmarks/classification_quality.py`
-(the example's fixed-seed stratified split, AdamW with warmup and cosine
-decay, attention pooling or `--pooling mean`), compares, with all training labels and with a
-stratified fraction of them (`--label-fractions`):
+(the example's fixed-seed stratified split, the texts reshuffled every
+epoch, AdamW with warmup and cosine decay, attention pooling or `--pooling
+mean`), compares, with all training labels and with a stratified fraction
+of them (`--label-fractions`):
 
 - `scratch`: the example's default, a small Linformer from random weights;
 - `minilm-linformer`: all-MiniLM-L6-v2 converted with
