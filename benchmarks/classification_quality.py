@@ -8,7 +8,8 @@ attention), at each sequence length and for each seed (`--seeds`: weights
 and the order of the texts, reshuffled every epoch; the split stays fixed);
 adds a TF-IDF logistic-regression baseline on the full texts. Prints a
 markdown table of test accuracy (mean and spread over the seeds, and each
-run), time per epoch and peak memory, and writes `classification_quality.md`, `.json` and `.png` to `--out`.
+run), time per epoch and peak memory, and writes `classification_quality.md`,
+`.json` and `.png` to `--out`.
 
 Each neural run is a fresh process (`harness.py`), so its peak memory is its
 own: the peak resident set during `fit`, in all (`peak_memory_mib`) and above
@@ -193,6 +194,25 @@ def train_and_test(point):
     return result
 
 
+def tokenized_batches(texts, labels, preprocessor, batch_size, seed=None):
+    """(`preprocessor` output, label) batches, tokenized once and cached.
+
+    With a `seed` the texts, not fixed batches of them, are reshuffled every
+    epoch (the example's `shuffled_batches`); without one they keep their
+    order.
+    """
+    import tensorflow as tf
+
+    dataset = tf.data.Dataset.from_tensor_slices((texts, labels))
+    dataset = dataset.batch(batch_size).map(preprocessor)
+    if seed is None:
+        dataset = dataset.cache()
+    else:
+        dataset = dataset.unbatch().cache()
+        dataset = dataset.shuffle(len(labels), seed=seed).batch(batch_size)
+    return dataset.prefetch(tf.data.AUTOTUNE)
+
+
 def fit_and_test(model, preprocessor, train, test, options, args):
     """Trains `model` on `train` with the example's optimizer recipe and
     tests it: accuracy (and which test texts it got wrong), seconds per
@@ -203,26 +223,14 @@ def fit_and_test(model, preprocessor, train, test, options, args):
     `batch_size`, `epochs`, `seed` and `compile`.
     """
     import keras
-    import tensorflow as tf
-
-    def tokenized(texts, labels, shuffle=False):
-        dataset = tf.data.Dataset.from_tensor_slices((texts, labels))
-        dataset = dataset.batch(args.batch_size).map(preprocessor)
-        if shuffle:
-            # The texts, not fixed batches of them, in a new order every
-            # epoch: the example's `shuffled_batches`, tokenized only once.
-            dataset = dataset.unbatch().cache()
-            dataset = dataset.shuffle(len(labels), seed=args.seed)
-            dataset = dataset.batch(args.batch_size)
-        else:
-            dataset = dataset.cache()
-        return dataset.prefetch(tf.data.AUTOTUNE)
 
     num_classes = model.outputs[0].shape[-1]
-    train_data = tokenized(
+    train_data = tokenized_batches(
         train[0],
         example.training_targets(train[1], num_classes, options),
-        shuffle=True,
+        preprocessor,
+        args.batch_size,
+        seed=args.seed,
     )
     for _ in train_data:
         pass
@@ -251,7 +259,10 @@ def fit_and_test(model, preprocessor, train, test, options, args):
         )
     accuracy = wrong = None
     if test is not None:
-        logits = model.predict(tokenized(*test), verbose=0)
+        logits = model.predict(
+            tokenized_batches(*test, preprocessor, args.batch_size),
+            verbose=0,
+        )
         accuracy, wrong = scored(np.argmax(logits, axis=-1), test[1])
     return {
         "seed": args.seed,
