@@ -113,6 +113,14 @@ def parse_args(argv=None):
         "with this momentum (the example's --ema-momentum); off by default",
     )
     parser.add_argument(
+        "--layer-decay",
+        type=common.decay_factor,
+        default=None,
+        help="every pretrained row fine-tunes with the learning rate scaled "
+        "by this factor per block below the head (the example's "
+        "--layer-decay); off by default",
+    )
+    parser.add_argument(
         "--label-smoothing",
         type=common.fraction,
         default=0.0,
@@ -221,6 +229,8 @@ def options_for(point, model):
     if point.label_smoothing:
         argv += ["--label-smoothing", str(point.label_smoothing)]
     if model != "scratch":
+        if point.layer_decay is not None:
+            argv += ["--layer-decay", str(point.layer_decay)]
         k = min(point.projected_length, point.sequence_length)
         argv += ["--backbone", "minilm", "--projected-length", str(k)]
         argv += ["--projection", point.projection]
@@ -367,7 +377,8 @@ def run_in_process(args, row, label_fraction, seed):
             "epochs", "batch_size", "gradient_accumulation",
             "adaptation_epochs", "pack_adaptation_texts",
             "projected_length", "projection", "learning_rate",
-            "ema_momentum", "label_smoothing", "pooling", "dtype",
+            "ema_momentum", "layer_decay", "label_smoothing", "pooling",
+            "dtype",
             "max_train", "timing_only", "compile",
         )
     }  # fmt: skip
@@ -482,6 +493,11 @@ def main(argv=None):
                     + (
                         f", weight EMA {args.ema_momentum:g}"
                         if args.ema_momentum
+                        else ""
+                    )
+                    + (
+                        f", layer decay {args.layer_decay:g}"
+                        if args.layer_decay
                         else ""
                     )
                     + (

@@ -6,6 +6,7 @@ run as `python examples/<name>.py` with only the package installed.
 
 import argparse
 import contextlib
+import functools
 import os
 import re
 import sys
@@ -49,6 +50,7 @@ positive_float = checked(float, lambda value: value > 0, "positive")
 non_negative_float = checked(float, lambda value: value >= 0, "at least 0")
 fraction = checked(float, lambda value: 0 <= value < 1, "in [0, 1)")
 open_fraction = checked(float, lambda value: 0 < value < 1, "in (0, 1)")
+decay_factor = checked(float, lambda value: 0 < value <= 1, "in (0, 1]")
 
 
 # Peak learning rates: weights trained from random ones, and pretrained
@@ -101,6 +103,14 @@ def add_optimizer_arguments(parser, learning_rate=None):
         help="keep an exponential moving average of the weights with this "
         "momentum and end training on it (Keras's use_ema; 0.99 averages "
         "about the last 100 steps); off by default",
+    )
+    parser.add_argument(
+        "--layer-decay",
+        type=decay_factor,
+        default=None,
+        help="for a pretrained --backbone: scale the learning rate by this "
+        "factor per Transformer block from the head down to the embeddings "
+        "(layer-wise decay; ELECTRA-Small used 0.8); off by default",
     )
     parser.add_argument("--dropout", type=fraction, default=0.1)
 
@@ -407,7 +417,9 @@ def print_vocabulary_step(vocabulary_size, documents):
 
 def make_optimizer(train_size, args):
     """AdamW with weight decay, warmup then cosine decay, and clipping;
-    with `args.ema_momentum`, `fit` ends on the weights' moving average.
+    with `args.ema_momentum`, `fit` ends on the weights' moving average;
+    with `args.layer_decay`, lower blocks learn more slowly
+    (`layer_decay.LayerDecayAdamW`).
 
     With `args.gradient_accumulation` > 1 the weights move once per that
     many batches; the schedule still counts batches, as Keras's optimizers
@@ -423,7 +435,15 @@ def make_optimizer(train_size, args):
         warmup_target=args.learning_rate if warmup_steps else None,
         warmup_steps=warmup_steps,
     )
-    optimizer = keras.optimizers.AdamW(
+    if args.layer_decay is None:
+        optimizer_class = keras.optimizers.AdamW
+    else:
+        from layer_decay import LayerDecayAdamW
+
+        optimizer_class = functools.partial(
+            LayerDecayAdamW, layer_decay=args.layer_decay
+        )
+    optimizer = optimizer_class(
         learning_rate=schedule,
         weight_decay=args.weight_decay,
         clipnorm=args.clipnorm,

@@ -7,6 +7,7 @@ parametrized over `MIXED_PRECISION_POLICIES`, so that a policy a backend
 cannot run shows up as a skip with its reason.
 """
 
+import argparse
 import importlib.util
 import inspect
 import json
@@ -353,12 +354,26 @@ def run_in_backend(backend, code, timeout=300):
 
 
 def import_example(name):
-    """Imports `examples/<name>.py` as a module (examples are not a package)."""
-    path = os.path.join(REPO_ROOT, "examples", f"{name}.py")
+    """Imports `examples/<name>.py` as a module (examples are not a package),
+    with the examples folder on `sys.path` as when a script runs."""
+    folder = os.path.join(REPO_ROOT, "examples")
+    if folder not in sys.path:
+        sys.path.append(folder)
+    path = os.path.join(folder, f"{name}.py")
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def optimizer_options(argv):
+    """The examples' optimizer options, parsed from `argv` (by default
+    learning rate 0.1, one epoch in batches of 2)."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--batch-size", type=int, default=2)
+    import_example("common").add_optimizer_arguments(parser, learning_rate=0.1)
+    return parser.parse_args(argv)
 
 
 # === Tiny text classification data and model (models, examples) ===

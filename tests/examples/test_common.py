@@ -9,22 +9,13 @@ import pytest
 from keras_linformer.layers.sequence_projection import CAUSAL_PROJECTION_KINDS
 from keras_linformer.layers.sequence_projection import PROJECTION_KINDS
 from tests.testing import import_example
+from tests.testing import optimizer_options
 
 
 def test_projection_choices_are_the_package_kinds():
     common = import_example("common")
     assert common.PROJECTION_KINDS == PROJECTION_KINDS
     assert common.CAUSAL_PROJECTION_KINDS == CAUSAL_PROJECTION_KINDS
-
-
-def optimizer_options(argv):
-    """The examples' optimizer options, parsed from `argv` (by default one
-    epoch in batches of 2)."""
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--epochs", type=int, default=1)
-    parser.add_argument("--batch-size", type=int, default=2)
-    import_example("common").add_optimizer_arguments(parser, learning_rate=0.1)
-    return parser.parse_args(argv)
 
 
 def regression_problem():
