@@ -108,7 +108,7 @@ def add_optimizer_arguments(parser, learning_rate=None):
         "--layer-decay",
         type=decay_factor,
         default=None,
-        help="for a pretrained --backbone: scale the learning rate by this "
+        help="meant for a pretrained backbone: scale the learning rate by this "
         "factor per Transformer block from the head down to the embeddings "
         "(layer-wise decay; ELECTRA-Small used 0.8); off by default",
     )

@@ -100,3 +100,11 @@ def test_layer_decay_names_a_model_without_transformer_blocks():
     optimizer = layer_decay.LayerDecayAdamW(layer_decay=0.8)
     with pytest.raises(ValueError, match="transformer_layer_<i>"):
         optimizer.build(model.trainable_variables)
+
+
+def test_layer_decay_optimizer_config_round_trips():
+    layer_decay = import_example("layer_decay")
+    optimizer = layer_decay.LayerDecayAdamW(layer_decay=0.8, weight_decay=0.1)
+    restored = layer_decay.LayerDecayAdamW.from_config(optimizer.get_config())
+    assert restored.layer_decay == 0.8
+    assert restored.weight_decay == 0.1
