@@ -213,27 +213,40 @@ def tokenized_batches(texts, labels, preprocessor, batch_size, seed=None):
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 
-def fit_and_test(model, preprocessor, train, test, options, args):
+def fit_and_test(
+    model, preprocessor, train, test, options, args, validation=None
+):
     """Trains `model` on `train` with the example's optimizer recipe and
     tests it: accuracy (and which test texts it got wrong), seconds per
     epoch, memory and parameters.
 
     The texts are tokenized once up front, so epochs time the model alone.
     A `test` of None skips testing (the accuracy is None). `args` gives
-    `batch_size`, `epochs`, `seed` and `compile`.
+    `batch_size`, `epochs`, `seed` and `compile`. With the example's
+    `--restore-best-epoch` in `options`, `validation` chooses the epoch
+    (then seconds per epoch include validating) and the result names it,
+    with the validation loss and accuracy of every epoch.
     """
     import keras
 
     num_classes = model.outputs[0].shape[-1]
-    train_data = tokenized_batches(
-        train[0],
-        example.training_targets(train[1], num_classes, options),
-        preprocessor,
-        args.batch_size,
-        seed=args.seed,
-    )
-    for _ in train_data:
-        pass
+
+    def batches(texts, labels, seed=None):
+        targets = example.training_targets(labels, num_classes, options)
+        data = tokenized_batches(
+            texts, targets, preprocessor, args.batch_size, seed=seed
+        )
+        for _ in data:
+            pass
+        return data
+
+    train_data = batches(*train, seed=args.seed)
+    best_epoch = example.best_epoch_callbacks(options)
+    validation_data = None
+    if best_epoch:
+        if validation is None:
+            raise ValueError("--restore-best-epoch needs validation texts")
+        validation_data = batches(*validation)
     loss, accuracy_metric = example.classification_loss(options)
     model.compile(
         optimizer=example.make_optimizer(len(train[1]), options),
@@ -251,10 +264,11 @@ def fit_and_test(model, preprocessor, train, test, options, args):
             epoch_times.append(time.perf_counter() - self.start)
 
     with harness.PeakMemory() as memory:
-        model.fit(
+        history = model.fit(
             train_data,
+            validation_data=validation_data,
             epochs=args.epochs,
-            callbacks=[EpochTimer()],
+            callbacks=[EpochTimer(), *best_epoch],
             verbose=2,
         )
     accuracy = wrong = None
@@ -264,7 +278,15 @@ def fit_and_test(model, preprocessor, train, test, options, args):
             verbose=0,
         )
         accuracy, wrong = scored(np.argmax(logits, axis=-1), test[1])
+    chosen = {}
+    if best_epoch:
+        chosen = {
+            "best_epoch": best_epoch[0].best_epoch + 1,
+            "validation_loss": history.history["val_loss"],
+            "validation_accuracy": history.history["val_accuracy"],
+        }
     return {
+        **chosen,
         "seed": args.seed,
         "accuracy": accuracy,
         "wrong_test_indices": wrong,

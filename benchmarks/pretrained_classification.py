@@ -127,6 +127,13 @@ def parse_args(argv=None):
         help="every neural row trains toward targets smoothed by this "
         "fraction (the example's --label-smoothing)",
     )
+    parser.add_argument(
+        "--restore-best-epoch",
+        choices=example.BEST_EPOCH_MODES,
+        help="every neural row ends on the weights of its best epoch by "
+        "this metric on the whole validation split (the example's "
+        "--restore-best-epoch); the last epoch's by default",
+    )
     parser.add_argument("--projected-length", type=int, default=128)
     parser.add_argument(
         "--projection",
@@ -228,6 +235,8 @@ def options_for(point, model):
         argv += ["--ema-momentum", str(point.ema_momentum)]
     if point.label_smoothing:
         argv += ["--label-smoothing", str(point.label_smoothing)]
+    if point.restore_best_epoch:
+        argv += ["--restore-best-epoch", point.restore_best_epoch]
     if model != "scratch":
         if point.layer_decay is not None:
             argv += ["--layer-decay", str(point.layer_decay)]
@@ -317,7 +326,7 @@ def train_and_test(point):
     import keras_linformer
 
     args = argparse.Namespace(**point)
-    (train, _, test), num_classes = labelled_split(
+    (train, validation, test), num_classes = labelled_split(
         args.label_fraction, args.max_train
     )
     options = options_for(args, args.model)
@@ -356,6 +365,7 @@ def train_and_test(point):
         None if args.timing_only else test,
         options,
         args,
+        validation=validation,
     )
     result.update(
         adaptation,
@@ -377,7 +387,8 @@ def run_in_process(args, row, label_fraction, seed):
             "epochs", "batch_size", "gradient_accumulation",
             "adaptation_epochs", "pack_adaptation_texts",
             "projected_length", "projection", "learning_rate",
-            "ema_momentum", "layer_decay", "label_smoothing", "pooling",
+            "ema_momentum", "layer_decay", "label_smoothing",
+            "restore_best_epoch", "pooling",
             "dtype",
             "max_train", "timing_only", "compile",
         )
@@ -503,6 +514,12 @@ def main(argv=None):
                     + (
                         f", label smoothing {args.label_smoothing:g}"
                         if args.label_smoothing
+                        else ""
+                    )
+                    + (
+                        ", ending on the best epoch by "
+                        f"{args.restore_best_epoch}"
+                        if args.restore_best_epoch
                         else ""
                     )
                     + "\n\n"

@@ -61,6 +61,8 @@ from common import resolve_projection  # noqa: E402
 from common import run_script  # noqa: E402
 
 DEFAULT_OUT = os.path.join("saved_models", "linformer_text_classifier")
+# --restore-best-epoch: the Keras log each metric is read from, and its mode.
+BEST_EPOCH_MODES = {"val_loss": "min", "val_accuracy": "max"}
 SPLIT_SEED = 1337
 # Of each class, at least one text goes to each of validation and test.
 VALIDATION_FRACTION = TEST_FRACTION = 0.15
@@ -138,6 +140,14 @@ def parse_args(argv=None):
         help="train toward the one-hot label mixed with the uniform "
         "distribution by this fraction (Keras's label_smoothing; 0.1 is "
         "usual); 0 trains toward the label alone",
+    )
+    parser.add_argument(
+        "--restore-best-epoch",
+        choices=BEST_EPOCH_MODES,
+        help="end on the weights of the epoch with the best value of this "
+        "validation metric (the lowest loss or highest accuracy, the "
+        "earliest such epoch on a tie) instead of the last epoch's; every "
+        "epoch still runs",
     )
     add_dtype_argument(parser)
     parser.add_argument(
@@ -346,6 +356,26 @@ def classification_loss(args):
     )
 
 
+def best_epoch_callbacks(args):
+    """With `--restore-best-epoch METRIC`, the callback that sets the model
+    to the weights of its best epoch by that validation metric when `fit`
+    ends: Keras's `EarlyStopping` with a patience of every epoch, so it never
+    stops training early."""
+    import keras
+
+    if not args.restore_best_epoch:
+        return []
+    return [
+        keras.callbacks.EarlyStopping(
+            monitor=args.restore_best_epoch,
+            mode=BEST_EPOCH_MODES[args.restore_best_epoch],
+            patience=args.epochs,
+            restore_best_weights=True,
+            verbose=1,
+        )
+    ]
+
+
 # === Report ===
 
 
@@ -449,6 +479,7 @@ def run(args):
         batches(*train),
         validation_data=batches(*validation),
         epochs=args.epochs,
+        callbacks=best_epoch_callbacks(args),
         verbose=args.verbose,
     )
     print(f"Trained in {time.time() - start:.0f} s")

@@ -147,6 +147,7 @@ def test_bad_input_ends_with_a_one_line_error(tmp_path, case, expected):
         (["--data", "a", "--csv", "b"], "not allowed with"),
         (["--csv", "a", "--classes", "x,y"], "--classes selects sub-folders"),
         (["--classes", "x,,y"], "comma-separated names"),
+        (["--restore-best-epoch", "loss"], "choose from 'val_loss', 'val_acc"),
     ],
 )
 def test_bad_options_are_usage_errors(capsys, argv, expected):
@@ -213,6 +214,60 @@ def test_trains_with_label_smoothing(tmp_path, capsys):
     assert "Test accuracy" in capsys.readouterr().out
     assert 0 <= accuracy <= 1
     assert os.path.getsize(os.path.join(out, "learning_curve.png")) > 0
+
+
+def test_trains_and_restores_the_best_epoch(tmp_path, capsys):
+    path = write_csv(tmp_path / "data.csv", ["text", "label"], two_topic_rows())
+    out = str(tmp_path / "model")
+    accuracy = train_tiny_classifier(
+        path, out, "--restore-best-epoch", "val_accuracy", "--epochs", "2"
+    )
+    printed = capsys.readouterr().out
+    assert "Restoring model weights from the end of the best epoch" in printed
+    assert 0 <= accuracy <= 1
+    assert keras_hub.models.TextClassifier.from_preset(out) is not None
+
+
+@pytest.mark.parametrize("metric", ["val_loss", "val_accuracy"])
+def test_restore_best_epoch_ends_on_the_best_epochs_weights(metric):
+    import keras
+
+    args = example.parse_args(["--restore-best-epoch", metric, "--epochs", "4"])
+    x = np.linspace(-1, 1, 32).astype("float32")[:, None]
+    # Validation labels are the training labels flipped, so the more the
+    # model learns, the higher its validation loss: the best epoch is not
+    # the last.
+    y = (x[:, 0] > 0).astype("int32")
+    keras.utils.set_random_seed(1)
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(2)])
+    model.compile(
+        keras.optimizers.SGD(0.5),
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+    )
+    epochs = []
+
+    class Recorder(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            epochs.append((logs[metric], self.model.get_weights()))
+
+    model.fit(
+        x,
+        y,
+        validation_data=(x, 1 - y),
+        epochs=args.epochs,
+        callbacks=[Recorder(), *example.best_epoch_callbacks(args)],
+        verbose=0,
+    )
+    values = [value if metric == "val_loss" else -value for value, _ in epochs]
+    best = int(np.argmin(values))  # The earliest best, as Keras keeps.
+    assert len(epochs) == args.epochs and best != len(epochs) - 1
+    for restored, recorded in zip(model.get_weights(), epochs[best][1]):
+        np.testing.assert_array_equal(restored, recorded)
+
+
+def test_without_restore_best_epoch_training_ends_on_the_last_epoch():
+    assert example.best_epoch_callbacks(example.parse_args([])) == []
 
 
 LOGITS = np.array([[1.0, -0.5, 2.0, 0.3], [0.2, 0.1, -1.0, 0.4]], "float32")
