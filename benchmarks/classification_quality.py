@@ -241,9 +241,9 @@ def fit_and_test(
         return data
 
     train_data = batches(*train, seed=args.seed)
-    best_epoch = example.best_epoch_callbacks(options)
+    restore_best = example.best_epoch_callbacks(options)
     validation_data = None
-    if best_epoch:
+    if restore_best:
         if validation is None:
             raise ValueError("--restore-best-epoch needs validation texts")
         validation_data = batches(*validation)
@@ -268,7 +268,7 @@ def fit_and_test(
             train_data,
             validation_data=validation_data,
             epochs=args.epochs,
-            callbacks=[EpochTimer(), *best_epoch],
+            callbacks=[EpochTimer(), *restore_best],
             verbose=2,
         )
     accuracy = wrong = None
@@ -279,9 +279,9 @@ def fit_and_test(
         )
         accuracy, wrong = scored(np.argmax(logits, axis=-1), test[1])
     chosen = {}
-    if best_epoch:
+    if restore_best:
         chosen = {
-            "best_epoch": best_epoch[0].best_epoch + 1,
+            "best_epoch": restore_best[0].best_epoch + 1,
             "validation_loss": history.history["val_loss"],
             "validation_accuracy": history.history["val_accuracy"],
         }

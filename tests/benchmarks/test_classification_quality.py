@@ -1,7 +1,6 @@
+import argparse
 import os
 import sys
-
-import argparse
 
 import numpy as np
 import pytest
