@@ -134,6 +134,13 @@ def parse_args(argv=None):
         "this metric on the whole validation split (the example's "
         "--restore-best-epoch); the last epoch's by default",
     )
+    parser.add_argument(
+        "--train-on-validation",
+        action="store_true",
+        help="every row (bag-of-words included) trains on the training and "
+        "validation texts together, the labelled fraction taken from both "
+        "(the example's --train-on-validation); the test texts as always",
+    )
     parser.add_argument("--projected-length", type=int, default=128)
     parser.add_argument(
         "--projection",
@@ -195,12 +202,21 @@ def example_split():
     return quality.load_split(argparse.Namespace(max_examples=None))
 
 
-def labelled_split(label_fraction, max_train, seed=example.SPLIT_SEED):
+def labelled_split(
+    label_fraction,
+    max_train,
+    train_on_validation=False,
+    seed=example.SPLIT_SEED,
+):
     """The example's split, its training part cut to a stratified
-    `label_fraction` (then to `max_train` texts)."""
+    `label_fraction` (then to `max_train` texts). `train_on_validation`
+    first joins the validation part to the training part (the validation
+    part is then None)."""
     from sklearn.model_selection import train_test_split
 
     (train, validation, test), num_classes = example_split()
+    if train_on_validation:
+        train, validation = example.joined_parts(train, validation), None
     size = round(label_fraction * len(train[1]))
     if max_train:
         size = min(size, max_train)
@@ -237,6 +253,8 @@ def options_for(point, model):
         argv += ["--label-smoothing", str(point.label_smoothing)]
     if point.restore_best_epoch:
         argv += ["--restore-best-epoch", point.restore_best_epoch]
+    if point.train_on_validation:
+        argv.append("--train-on-validation")
     if model != "scratch":
         if point.layer_decay is not None:
             argv += ["--layer-decay", str(point.layer_decay)]
@@ -327,7 +345,7 @@ def train_and_test(point):
 
     args = argparse.Namespace(**point)
     (train, validation, test), num_classes = labelled_split(
-        args.label_fraction, args.max_train
+        args.label_fraction, args.max_train, args.train_on_validation
     )
     options = options_for(args, args.model)
     # Global, so that the converted checkpoint, the head and a new backbone
@@ -388,7 +406,7 @@ def run_in_process(args, row, label_fraction, seed):
             "adaptation_epochs", "pack_adaptation_texts",
             "projected_length", "projection", "learning_rate",
             "ema_momentum", "layer_decay", "label_smoothing",
-            "restore_best_epoch", "pooling",
+            "restore_best_epoch", "train_on_validation", "pooling",
             "dtype",
             "max_train", "timing_only", "compile",
         )
@@ -481,7 +499,9 @@ def main(argv=None):
     results = []
     for label_fraction in args.label_fractions:
         if not args.timing_only:
-            (train, _, test), _ = labelled_split(label_fraction, args.max_train)
+            (train, _, test), _ = labelled_split(
+                label_fraction, args.max_train, args.train_on_validation
+            )
             baseline = quality.bag_of_words_on(train, test)
             baseline.update(
                 label_fraction=label_fraction, train_texts=len(train[1])
@@ -520,6 +540,11 @@ def main(argv=None):
                         ", ending on the best epoch by "
                         f"{args.restore_best_epoch}"
                         if args.restore_best_epoch
+                        else ""
+                    )
+                    + (
+                        ", trained on train + validation"
+                        if args.train_on_validation
                         else ""
                     )
                     + "\n\n"

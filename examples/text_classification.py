@@ -149,6 +149,13 @@ def parse_args(argv=None):
         "earliest such epoch on a tie) instead of the last epoch's; every "
         "epoch still runs",
     )
+    parser.add_argument(
+        "--train-on-validation",
+        action="store_true",
+        help="train on the training and validation texts together, for the "
+        "final model once the recipe is chosen on validation; the test "
+        "texts stay held out, and no validation metrics are reported",
+    )
     add_dtype_argument(parser)
     parser.add_argument(
         "--max-examples",
@@ -167,6 +174,11 @@ def parse_args(argv=None):
         parser.error(
             f"--projected-length ({args.projected_length}) must not exceed "
             f"--sequence-length ({args.sequence_length})"
+        )
+    if args.train_on_validation and args.restore_best_epoch:
+        parser.error(
+            "--restore-best-epoch chooses the epoch on the validation texts, "
+            "which --train-on-validation trains on; use one of them"
         )
     if args.classes is not None and args.csv:
         parser.error("--classes selects sub-folders of --data, not CSV labels")
@@ -273,6 +285,13 @@ def stratified_split(texts, labels, max_examples=None, seed=SPLIT_SEED):
         ([texts[i] for i in part], labels[part])
         for part in (np.sort(part) for part in parts)
     ]
+
+
+def joined_parts(*parts):
+    """(texts, labels) parts as one, in order: for `--train-on-validation`,
+    the training part followed by the validation part."""
+    texts = [text for part_texts, _ in parts for text in part_texts]
+    return texts, np.concatenate([labels for _, labels in parts])
 
 
 def sample_sizes(class_sizes, total):
@@ -434,7 +453,10 @@ def learning_curve_figure(history):
     ):
         # Markers, so that a single epoch still shows as a point.
         axis.plot(epochs, history[metric], "o-", label="train")
-        axis.plot(epochs, history["val_" + metric], "o-", label="validation")
+        if "val_" + metric in history:  # not with --train-on-validation
+            axis.plot(
+                epochs, history["val_" + metric], "o-", label="validation"
+            )
         axis.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
         axis.set_xlabel("epoch")
         axis.set_ylabel(metric)
@@ -460,6 +482,9 @@ def run(args):
         f"{len(train[1])}/{len(validation[1])}/{len(test[1])}; "
         f"backend: {keras.backend.backend()}"
     )
+    if args.train_on_validation:
+        train, validation = joined_parts(train, validation), None
+        print(f"Training on train + validation: {len(train[1])} documents")
     keras.utils.set_random_seed(SPLIT_SEED)
     classifier = build_classifier(train[0], len(class_names), args)
     loss, accuracy_metric = classification_loss(args)
@@ -477,7 +502,7 @@ def run(args):
 
     history = classifier.fit(
         batches(*train),
-        validation_data=batches(*validation),
+        validation_data=None if validation is None else batches(*validation),
         epochs=args.epochs,
         callbacks=best_epoch_callbacks(args),
         verbose=args.verbose,

@@ -148,6 +148,10 @@ def test_bad_input_ends_with_a_one_line_error(tmp_path, case, expected):
         (["--csv", "a", "--classes", "x,y"], "--classes selects sub-folders"),
         (["--classes", "x,,y"], "comma-separated names"),
         (["--restore-best-epoch", "loss"], "choose from 'val_loss', 'val_acc"),
+        (
+            ["--train-on-validation", "--restore-best-epoch", "val_loss"],
+            "which --train-on-validation trains on; use one of them",
+        ),
     ],
 )
 def test_bad_options_are_usage_errors(capsys, argv, expected):
@@ -226,6 +230,41 @@ def test_trains_and_restores_the_best_epoch(tmp_path, capsys):
     assert "Restoring model weights from the end of the best epoch" in printed
     assert 0 <= accuracy <= 1
     assert keras_hub.models.TextClassifier.from_preset(out) is not None
+
+
+def test_trains_on_train_and_validation(tmp_path, capsys, monkeypatch):
+    seen = []
+    fit = keras_hub.models.TextClassifier.fit
+
+    def recording_fit(self, x, validation_data=None, **kwargs):
+        seen.append(validation_data)
+        seen.extend(text.decode() for texts, _ in x for text in texts.numpy())
+        return fit(self, x, validation_data=validation_data, **kwargs)
+
+    monkeypatch.setattr(keras_hub.models.TextClassifier, "fit", recording_fit)
+    rows = two_topic_rows()
+    path = write_csv(tmp_path / "data.csv", ["text", "label"], rows)
+    out = str(tmp_path / "model")
+    accuracy = train_tiny_classifier(path, out, "--train-on-validation")
+    printed = capsys.readouterr().out
+    # 12 texts a class: 8 train, 2 validation and 2 test.
+    assert "train/validation/test = 16/4/4" in printed
+    assert "Training on train + validation: 20 documents" in printed
+    assert seen[0] is None
+    train, validation, _ = example.stratified_split(
+        [text for text, _ in rows], [label for _, label in rows]
+    )
+    assert sorted(seen[1:]) == sorted(train[0] + validation[0])
+    assert 0 <= accuracy <= 1
+    assert os.path.getsize(os.path.join(out, "learning_curve.png")) > 0
+
+
+def test_joined_parts_keep_every_text_with_its_label_in_order():
+    texts, labels = example.joined_parts(
+        (["a", "b"], np.array([0, 1])), (["c"], np.array([1]))
+    )
+    assert texts == ["a", "b", "c"]
+    np.testing.assert_array_equal(labels, [0, 1, 1])
 
 
 @pytest.mark.parametrize("metric", ["val_loss", "val_accuracy"])
@@ -377,6 +416,12 @@ def test_one_epoch_curves_show_points_on_integer_epochs():
         assert [line.get_marker() for line in axis.get_lines()] == ["o", "o"]
         ticks = axis.get_xticks()
         assert np.array_equal(ticks, np.round(ticks))
+
+
+def test_curves_without_validation_show_training_alone():
+    figure = example.learning_curve_figure({"loss": [0.7], "accuracy": [0.5]})
+    for axis in figure.axes:
+        assert [line.get_label() for line in axis.get_lines()] == ["train"]
 
 
 def test_preset_is_saved_when_plotting_fails(tmp_path, capsys, monkeypatch):
