@@ -186,6 +186,7 @@ def parse_args(argv=None):
                 f"--rows: {row!r} is not MODEL:N with MODEL in "
                 f"{', '.join(NEURAL_MODELS)}"
             )
+    example.check_validation_use(parser, args)
     harness.check_positive(
         parser,
         args,

@@ -175,17 +175,23 @@ def parse_args(argv=None):
             f"--projected-length ({args.projected_length}) must not exceed "
             f"--sequence-length ({args.sequence_length})"
         )
-    if args.train_on_validation and args.restore_best_epoch:
-        parser.error(
-            "--restore-best-epoch chooses the epoch on the validation texts, "
-            "which --train-on-validation trains on; use one of them"
-        )
+    check_validation_use(parser, args)
     if args.classes is not None and args.csv:
         parser.error("--classes selects sub-folders of --data, not CSV labels")
     check_num_heads(parser, args)
     resolve_learning_rate(args)
     resolve_projection(args, "conv")
     return args
+
+
+def check_validation_use(parser, args):
+    """`--restore-best-epoch` and `--train-on-validation` each use the
+    validation texts; one excludes the other (here and in the benchmarks)."""
+    if args.train_on_validation and args.restore_best_epoch:
+        parser.error(
+            "--restore-best-epoch chooses the epoch on the validation texts, "
+            "which --train-on-validation trains on; use one of them"
+        )
 
 
 # === Data ===

@@ -2,6 +2,7 @@ import os
 import sys
 
 import numpy as np
+import pytest
 
 from tests.testing import REPO_ROOT
 
@@ -9,6 +10,14 @@ from tests.testing import REPO_ROOT
 sys.path.insert(0, os.path.join(REPO_ROOT, "benchmarks"))
 
 import pretrained_classification  # noqa: E402
+
+
+def test_training_on_validation_or_choosing_an_epoch_on_it(capsys):
+    with pytest.raises(SystemExit):
+        pretrained_classification.parse_args(
+            ["--train-on-validation", "--restore-best-epoch", "val_loss"]
+        )
+    assert "use one of them" in capsys.readouterr().err
 
 
 def test_training_on_validation_joins_it_to_the_training_texts():
